@@ -1,0 +1,16 @@
+"""speechft-jax: Speech-FT for HuBERT, wav2vec 2.0 and WavLM in JAX/Flax.
+
+The public API:
+  load_pretrained(source)            -> PretrainedBundle (.config, .params, .module)
+  extract_features(bundle, waveforms, attention_mask=None, params=None)
+                                     -> (hidden_states [L+1, B, T, D], frame_mask [B, T])
+  save_pretrained(bundle, out_dir, params=None)  -> a transformers model directory
+"""
+
+from speechft_jax.checkpoints import (CheckpointError, PretrainedBundle, extract_features, init_encoder,
+                                      load_pretrained, save_flax, save_pretrained)
+from speechft_jax.models import ConfigError, EncoderConfig, SpeechEncoder
+
+__version__ = "0.1.0"
+__all__ = ["CheckpointError", "ConfigError", "EncoderConfig", "PretrainedBundle", "SpeechEncoder",
+           "extract_features", "init_encoder", "load_pretrained", "save_flax", "save_pretrained"]

@@ -1,0 +1,250 @@
+"""A loaded encoder (`PretrainedBundle`) and the public API around it.
+
+`load_pretrained` reads a transformers model directory, a hub id, a fairseq HuBERT `.pt` or this
+project's own Flax directory; `save_pretrained` writes a transformers directory;
+`extract_features` runs the encoder under a cached `jax.jit`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import logging
+import re
+from pathlib import Path
+from typing import Any
+
+import flax
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from speechft_jax.checkpoints import fairseq_import, params_io, state_dict_io
+from speechft_jax.checkpoints.errors import CheckpointError
+from speechft_jax.models import EncoderConfig, SpeechEncoder
+from speechft_jax.models.config import ConfigError
+
+log = logging.getLogger(__name__)
+
+CONFIG_NAME = "config.json"
+PREPROCESSOR_NAME = "preprocessor_config.json"
+FLAX_PARAMS_NAME = "speechft_params.msgpack"
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*(/[\w.\-]+)?$")
+_HUB_PATTERNS = (
+    [CONFIG_NAME, PREPROCESSOR_NAME, state_dict_io.SAFETENSORS_NAME, state_dict_io.SAFETENSORS_INDEX,
+     "model-*.safetensors"],
+    [CONFIG_NAME, PREPROCESSOR_NAME, state_dict_io.TORCH_NAME, state_dict_io.TORCH_INDEX, "pytorch_model-*.bin"],
+)
+
+
+@dataclasses.dataclass
+class PretrainedBundle:
+    """An encoder ready to run: its config, its parameters, and the Flax module.
+
+    `pretraining_head` holds HuBERT's `final_proj` / `label_embs_concat` when the source was a
+    fairseq checkpoint (transformers drops them); `preprocessor` is the feature-extractor config
+    (`do_normalize`, `sampling_rate`).
+    """
+
+    config: EncoderConfig
+    params: Any
+    module: SpeechEncoder
+    source: str = ""
+    preprocessor: dict = dataclasses.field(default_factory=dict)
+    pretraining_head: Any = None
+
+    def replace(self, **changes) -> "PretrainedBundle":
+        return dataclasses.replace(self, **changes)
+
+
+def init_encoder(config: EncoderConfig, seed: int = 0, preprocessor: dict | None = None) -> PretrainedBundle:
+    """A randomly initialised encoder (for pre-training from scratch and for tests)."""
+    module = SpeechEncoder(config)
+    dummy = jnp.zeros((1, max(config.receptive_field, 400)), jnp.float32)
+    params = jax.jit(lambda rng: flax.linen.unbox(module.init(rng, dummy)["params"]))(jax.random.PRNGKey(seed))
+    preprocessor = {"do_normalize": False, "sampling_rate": 16000} if preprocessor is None else preprocessor
+    return PretrainedBundle(config, params, module, f"random init (seed {seed})", preprocessor)
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except OSError as err:
+        raise CheckpointError(f"{path}: cannot read ({err.strerror})") from None
+    except ValueError as err:
+        raise CheckpointError(f"{path}: not valid JSON ({err})") from None
+
+
+def _load_dir(directory: Path, runtime: dict) -> PretrainedBundle:
+    config_path = directory / CONFIG_NAME
+    if not config_path.is_file():
+        raise CheckpointError(f"{directory}: {CONFIG_NAME} is missing")
+    hf = _read_json(config_path)
+    saved_runtime = hf.pop("speechft_jax", {}) if isinstance(hf, dict) else {}
+    try:
+        config = EncoderConfig.from_hf_dict(hf, source=str(config_path), **{**saved_runtime, **runtime})
+    except ConfigError as err:
+        raise CheckpointError(str(err)) from None
+    preprocessor = _read_json(directory / PREPROCESSOR_NAME) if (directory / PREPROCESSOR_NAME).is_file() else {}
+    head = None
+    if (directory / FLAX_PARAMS_NAME).is_file():
+        params, head = _read_flax_params(directory / FLAX_PARAMS_NAME, config)
+        weights = FLAX_PARAMS_NAME
+    else:
+        state, weights = state_dict_io.read_model_dir(directory)
+        params, ignored = params_io.state_dict_to_params(state, config, source=str(directory / weights))
+        if ignored:
+            log.warning("%s: ignored %d keys outside the encoder (task heads): %s", directory, len(ignored),
+                        ", ".join(ignored[:6]) + (" ..." if len(ignored) > 6 else ""))
+    return PretrainedBundle(config, params, SpeechEncoder(config), f"{directory}/{weights}", preprocessor, head)
+
+
+def _download(repo_id: str) -> Path:
+    try:
+        from huggingface_hub import snapshot_download
+    except ImportError:  # pragma: no cover - a dependency of transformers
+        raise CheckpointError(f"{repo_id}: loading from the hub needs huggingface_hub") from None
+    last_error = None
+    for patterns in _HUB_PATTERNS:
+        try:
+            path = Path(snapshot_download(repo_id, allow_patterns=patterns))
+        except Exception as err:  # offline, unknown repo, no network: report below
+            last_error = err
+            continue
+        if (path / CONFIG_NAME).is_file() and (any(path.glob("*.safetensors")) or any(path.glob("*.bin"))):
+            return path
+    reason = f" ({type(last_error).__name__}: {last_error})" if last_error else ""
+    raise CheckpointError(f"{repo_id}: not a local path, and no model could be fetched from the Hugging Face hub"
+                          f" with config.json and weights{reason}")
+
+
+def load_pretrained(source, dtype: str = "float32", param_dtype: str = "float32", remat: bool = False) -> PretrainedBundle:
+    """Load an encoder from a transformers directory, a hub id, a fairseq HuBERT `.pt`, or a
+    directory written by this project.
+
+    `dtype` is the compute dtype, `param_dtype` the stored one; `remat` rematerialises each layer
+    in the backward pass.
+    """
+    runtime = {"dtype": dtype, "param_dtype": param_dtype, "remat": remat}
+    path = Path(source).expanduser()
+    if path.is_dir():
+        return _load_dir(path, runtime)
+    if path.is_file():
+        if path.suffix in (".pt", ".pth", ".ckpt"):
+            config, params, head = fairseq_import.load_fairseq_hubert(path, runtime)
+            return PretrainedBundle(config, params, SpeechEncoder(config), str(path), {"do_normalize": False,
+                                    "sampling_rate": 16000}, head)
+        raise CheckpointError(f"{path}: expected a model directory or a fairseq .pt file")
+    if isinstance(source, str) and _HUB_ID.match(source) and not source.startswith((".", "~")):
+        return _load_dir(_download(source), runtime)
+    raise CheckpointError(f"{source}: no such file or directory")
+
+
+# ---------------------------------------------------------------------------------- export
+def _ensure_dir(out_dir: Path) -> Path:
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise CheckpointError(f"{out_dir}: exists and is not a directory")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return out_dir
+
+
+def _write_json(path: Path, obj: dict) -> None:
+    state_dict_io.atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
+
+
+def save_pretrained(bundle: PretrainedBundle, out_dir, params=None) -> Path:
+    """Write `config.json` + `model.safetensors` that transformers' `AutoModel` loads.
+
+    `params` overrides the bundle's (e.g. merged weights). Each file is written atomically.
+    """
+    out_dir = _ensure_dir(out_dir)
+    params = bundle.params if params is None else params
+    state = params_io.params_to_state_dict(params, bundle.config)
+    state_dict_io.write_safetensors(out_dir / state_dict_io.SAFETENSORS_NAME, state)
+    if bundle.preprocessor:
+        _write_json(out_dir / PREPROCESSOR_NAME, bundle.preprocessor)
+    _write_json(out_dir / CONFIG_NAME, bundle.config.to_hf_dict())
+    return out_dir
+
+
+def save_flax(bundle: PretrainedBundle, out_dir, params=None) -> Path:
+    """Write this project's Flax directory: `config.json` + msgpack params (and pre-training head)."""
+    out_dir = _ensure_dir(out_dir)
+    params = bundle.params if params is None else params
+    tree = {"params": jax.device_get(params)}
+    if bundle.pretraining_head is not None:
+        tree["pretraining_head"] = jax.device_get(bundle.pretraining_head)
+    state_dict_io.atomic_write_bytes(out_dir / FLAX_PARAMS_NAME, flax.serialization.msgpack_serialize(
+        jax.tree_util.tree_map(np.asarray, tree)))
+    if bundle.preprocessor:
+        _write_json(out_dir / PREPROCESSOR_NAME, bundle.preprocessor)
+    config = bundle.config.to_hf_dict()
+    config["speechft_jax"] = bundle.config.runtime_settings()
+    _write_json(out_dir / CONFIG_NAME, config)
+    return out_dir
+
+
+def _read_flax_params(path: Path, config: EncoderConfig):
+    try:
+        tree = flax.serialization.msgpack_restore(path.read_bytes())
+    except Exception as err:
+        raise CheckpointError(f"{path}: not a readable msgpack parameter file ({err})") from None
+    if "params" not in tree:
+        raise CheckpointError(f"{path}: has no 'params' entry")
+    expected = flax.traverse_util.flatten_dict(params_io.abstract_params(config))
+    found = flax.traverse_util.flatten_dict(tree["params"])
+    problems = sorted("/".join(p) for p in set(expected) ^ set(found))
+    problems += ["/".join(p) + f" has shape {found[p].shape}, expected {expected[p].shape}"
+                 for p in set(expected) & set(found) if tuple(found[p].shape) != tuple(expected[p].shape)]
+    if problems:
+        raise CheckpointError(f"{path}: parameters do not fit the config: " + "; ".join(problems[:8]))
+    dtype = jnp.dtype(config.param_dtype)
+    params = jax.tree_util.tree_map(lambda a: jnp.asarray(a, dtype), tree["params"])
+    head = tree.get("pretraining_head")
+    head = None if head is None else jax.tree_util.tree_map(jnp.asarray, head)
+    return params, head
+
+
+# ---------------------------------------------------------------------------------- features
+@functools.lru_cache(maxsize=32)
+def _compiled_forward(config: EncoderConfig, with_mask: bool):
+    module = SpeechEncoder(config)
+
+    def forward(params, waveforms, attention_mask):
+        out = module.apply({"params": params}, waveforms, attention_mask if with_mask else None)
+        return jnp.stack(out.hidden_states), out.frame_mask
+
+    return jax.jit(forward)
+
+
+def extract_features(bundle: PretrainedBundle, waveforms, attention_mask=None, params=None):
+    """Every hidden state of the encoder.
+
+    Args:
+      waveforms: float32 `[batch, samples]`.
+      attention_mask: 0/1 `[batch, samples]` (right padding), or None for no padding.
+      params: parameters to use instead of the bundle's (e.g. merged weights).
+    Returns:
+      `(hidden_states [L+1, batch, frames, hidden], frame_mask [batch, frames] bool)`.
+    """
+    waveforms = jnp.asarray(waveforms, jnp.float32)
+    if waveforms.ndim != 2:
+        raise ValueError(f"waveforms: expected shape [batch, samples], got {tuple(waveforms.shape)}")
+    if waveforms.shape[1] < bundle.config.receptive_field:
+        raise ValueError(f"waveforms: {waveforms.shape[1]} samples is shorter than the CNN's receptive field "
+                         f"({bundle.config.receptive_field} samples)")
+    if attention_mask is not None:
+        attention_mask = jnp.asarray(attention_mask, jnp.int32)
+        if attention_mask.shape != waveforms.shape:
+            raise ValueError(f"attention_mask: expected shape {tuple(waveforms.shape)}, got {tuple(attention_mask.shape)}")
+    else:
+        attention_mask = jnp.zeros((), jnp.int32)
+    forward = _compiled_forward(bundle.config, attention_mask.ndim == 2)
+    return forward(bundle.params if params is None else params, waveforms, attention_mask)
+
+
+def compiled_forward_cache_size(bundle: PretrainedBundle, with_mask: bool = True) -> int:
+    """How many programs `extract_features` has compiled for this config (for tests and benches)."""
+    return _compiled_forward(bundle.config, with_mask)._cache_size()

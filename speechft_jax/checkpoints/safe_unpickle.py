@@ -1,0 +1,174 @@
+"""A restricted reader for PyTorch's zip checkpoints (`torch.save`), needing neither torch nor
+fairseq, and never executing code from the file.
+
+The pickle inside may name only allowlisted globals: torch's tensor rebuild functions and storage
+types (served by functions of this module), plain containers, and configuration classes
+(`argparse.Namespace`, `omegaconf.*`, `fairseq.*`, `typing.*`) that are rebuilt as inert records
+holding their data. Any other global (`os.system`, `builtins.eval`, `subprocess.*`, ...) raises
+`CheckpointError` before anything is called. Tensors are read lazily from the archive.
+"""
+
+from __future__ import annotations
+
+import collections
+import io
+import pickle
+import zipfile
+from pathlib import Path
+
+import ml_dtypes
+import numpy as np
+
+from speechft_jax.checkpoints.errors import CheckpointError
+
+_STORAGE_DTYPES = {
+    "FloatStorage": np.float32, "DoubleStorage": np.float64, "HalfStorage": np.float16,
+    "BFloat16Storage": ml_dtypes.bfloat16, "LongStorage": np.int64, "IntStorage": np.int32,
+    "ShortStorage": np.int16, "CharStorage": np.int8, "ByteStorage": np.uint8, "BoolStorage": np.bool_,
+}
+# Modules whose classes are rebuilt as inert records (data only, never instantiated for real).
+_RECORD_MODULES = ("omegaconf", "fairseq", "typing", "argparse", "enum", "pathlib")
+_SAFE_BUILTINS = {"dict": dict, "list": list, "tuple": tuple, "set": set, "frozenset": frozenset,
+                  "str": str, "int": int, "float": float, "bool": bool, "bytes": bytes,
+                  "bytearray": bytearray, "complex": complex, "slice": slice, "object": object}
+
+
+class InertRecord:
+    """Stands in for a configuration object: keeps the constructor arguments and the state."""
+
+    record_class = "?"
+
+    def __init__(self, *args, **kwargs):
+        self.args, self.kwargs, self.state = args, kwargs, None
+
+    def __setstate__(self, state):
+        self.state = state
+
+    def __reduce__(self):  # never pickled again by us
+        raise TypeError("InertRecord is read-only")
+
+    def __repr__(self):
+        return f"<{self.record_class} record>"
+
+
+def _record_class(module: str, name: str) -> type:
+    return type(name, (InertRecord,), {"record_class": f"{module}.{name}"})
+
+
+class _StorageType:
+    def __init__(self, dtype):
+        self.dtype = np.dtype(dtype)
+
+
+class LazyTensor:
+    """A tensor in the archive: `.numpy()` reads it."""
+
+    def __init__(self, storage, offset, size, stride):
+        self._storage, self._offset, self.shape, self._stride = storage, offset, tuple(size), tuple(stride)
+
+    @property
+    def dtype(self):
+        return self._storage.dtype
+
+    def numpy(self) -> np.ndarray:
+        flat = self._storage.array()
+        if not self.shape:
+            return flat[self._offset].copy()
+        itemsize = flat.dtype.itemsize
+        view = np.lib.stride_tricks.as_strided(
+            flat[self._offset:], shape=self.shape, strides=[s * itemsize for s in self._stride])
+        return np.array(view)
+
+
+class _Storage:
+    def __init__(self, archive: zipfile.ZipFile, name: str, dtype: np.dtype, numel: int):
+        self._archive, self._name, self.dtype, self._numel, self._array = archive, name, dtype, numel, None
+
+    def array(self) -> np.ndarray:
+        if self._array is None:
+            data = self._archive.read(self._name)
+            self._array = np.frombuffer(data, dtype=self.dtype, count=self._numel)
+        return self._array
+
+
+def _rebuild_tensor(storage, offset, size, stride, *unused):
+    return LazyTensor(storage, offset, size, stride)
+
+
+def _rebuild_parameter(data, *unused):
+    return data
+
+
+class _RestrictedUnpickler(pickle.Unpickler):
+    def __init__(self, file, archive: zipfile.ZipFile, prefix: str, source: str):
+        super().__init__(file)
+        self._archive, self._prefix, self._source = archive, prefix, source
+
+    def find_class(self, module, name):
+        if module == "torch._utils" and name in ("_rebuild_tensor_v2", "_rebuild_tensor"):
+            return _rebuild_tensor
+        if module == "torch._utils" and name == "_rebuild_parameter":
+            return _rebuild_parameter
+        if module == "torch" and name in _STORAGE_DTYPES:
+            return _StorageType(_STORAGE_DTYPES[name])
+        if module == "collections" and name == "OrderedDict":
+            return collections.OrderedDict
+        if module == "builtins" and name in _SAFE_BUILTINS:
+            return _SAFE_BUILTINS[name]
+        if module.split(".")[0] in _RECORD_MODULES:
+            return _record_class(module, name)
+        raise CheckpointError(f"{self._source}: refused to load: the pickle asks for {module}.{name}, "
+                              "which is not on the allowlist of data types (it could run code)")
+
+    def persistent_load(self, pid):
+        if not (isinstance(pid, tuple) and len(pid) >= 5 and pid[0] == "storage"):
+            raise CheckpointError(f"{self._source}: unsupported persistent id {pid!r:.80}")
+        _, storage_type, key, _location, numel = pid[:5]
+        if not isinstance(storage_type, _StorageType):
+            raise CheckpointError(f"{self._source}: unsupported storage type {storage_type!r:.80}")
+        return _Storage(self._archive, f"{self._prefix}data/{key}", storage_type.dtype, int(numel))
+
+
+def load_torch_zip(path) -> object:
+    """Unpickle a `torch.save` zip file safely; tensors come back as `LazyTensor`."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such file")
+    if not zipfile.is_zipfile(path):
+        raise CheckpointError(f"{path}: not a PyTorch zip checkpoint (the legacy pre-1.6 format and plain "
+                              "pickles are not supported; re-save it with a current torch.save)")
+    archive = zipfile.ZipFile(path)
+    pickles = [n for n in archive.namelist() if n.endswith("data.pkl")]
+    if len(pickles) != 1:
+        raise CheckpointError(f"{path}: expected one data.pkl in the archive, found {len(pickles)}")
+    prefix = pickles[0][: -len("data.pkl")]
+    byteorder = f"{prefix}byteorder"
+    if byteorder in archive.namelist() and archive.read(byteorder).strip() != b"little":
+        raise CheckpointError(f"{path}: big-endian checkpoints are not supported")
+    unpickler = _RestrictedUnpickler(io.BytesIO(archive.read(pickles[0])), archive, prefix, str(path))
+    try:
+        return unpickler.load()
+    except CheckpointError:
+        raise
+    except Exception as err:
+        raise CheckpointError(f"{path}: unreadable checkpoint pickle ({type(err).__name__}: {err})") from None
+
+
+def to_plain(obj):
+    """Records, namespaces and containers -> plain dicts/lists/values (for reading configs)."""
+    if isinstance(obj, InertRecord):
+        state = obj.state
+        if isinstance(state, dict):
+            if "_content" in state:  # omegaconf containers
+                return to_plain(state["_content"])
+            if "_val" in state:      # omegaconf value nodes
+                return to_plain(state["_val"])
+            return {k: to_plain(v) for k, v in state.items()}
+        if state is None and len(obj.args) == 1:  # enums and similar: the value
+            return to_plain(obj.args[0])
+        return to_plain(state)
+    if isinstance(obj, dict):
+        return {k: to_plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_plain(v) for v in obj]
+    return obj

@@ -1,0 +1,48 @@
+"""`python -m speechft_jax.convert SRC OUT --to hf|flax`: convert encoder checkpoints.
+
+SRC is anything `load_pretrained` reads (a transformers directory, a hub id, a fairseq HuBERT
+`.pt`, or a Flax directory written by this project). `--to hf` writes a transformers directory
+(`config.json` + `model.safetensors`); `--to flax` writes this project's Flax directory
+(`config.json` + `speechft_params.msgpack`, keeping a fairseq pre-training head).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import jax
+import numpy as np
+
+from speechft_jax.checkpoints import CheckpointError, load_pretrained, save_flax, save_pretrained
+from speechft_jax.models.config import ConfigError
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m speechft_jax.convert", description=__doc__.split("\n\n")[0])
+    parser.add_argument("source", help="transformers directory, hub id, fairseq .pt, or speechft Flax directory")
+    parser.add_argument("out_dir", help="output directory (created if missing; files replaced atomically)")
+    parser.add_argument("--to", choices=("hf", "flax"), default="hf", help="output format (default: hf)")
+    args = parser.parse_args(argv)
+    try:
+        bundle = load_pretrained(args.source)
+        if args.to == "hf":
+            if bundle.pretraining_head is not None:
+                print("note: transformers has no place for HuBERT's pre-training head (final_proj, "
+                      "label_embs_concat); use --to flax to keep it", file=sys.stderr)
+            out = save_pretrained(bundle, args.out_dir)
+        else:
+            out = save_flax(bundle, args.out_dir)
+    except (CheckpointError, ConfigError, OSError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    count = sum(int(np.prod(x.shape)) for x in jax.tree_util.tree_leaves(bundle.params))
+    cfg = bundle.config
+    print(f"{bundle.source} -> {out} ({args.to}): {cfg.model_type}, {cfg.num_hidden_layers} layers, "
+          f"hidden {cfg.hidden_size}, {count / 1e6:.2f} M parameters"
+          + (", with pre-training head" if bundle.pretraining_head is not None and args.to == "flax" else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,85 @@
+"""Random-access audio sources: what the loader reads utterances from.
+
+An `AudioSource` is anything with `len()`, the 16 kHz length of each utterance (from metadata,
+without decoding), its label fields, an `origin` string for error messages, and `load(i)`, which
+returns the checked float32 16 kHz mono waveform. `FileSource` serves files listed in a manifest
+or found in a folder; `HFDatasetSource` (hf_datasets.py) and `TFDSSource` (tfds_source.py) serve
+Hugging Face and TFDS datasets.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Mapping, Protocol, Sequence, runtime_checkable
+
+import numpy as np
+
+from speechft_jax.data.audio import SAMPLE_RATE, audio_num_samples, decode_audio
+from speechft_jax.data.manifest import Example, read_manifest, scan_audio_folder
+
+
+@runtime_checkable
+class AudioSource(Protocol):
+    """Random access to utterances; every method may raise `DataError` for a bad one."""
+
+    def __len__(self) -> int: ...
+
+    def num_samples(self, index: int) -> int:
+        """Length at 16 kHz, from metadata (may differ from `load` by rounding)."""
+        ...
+
+    def fields(self, index: int) -> Mapping[str, Any]:
+        """The utterance's label fields by name."""
+        ...
+
+    def origin(self, index: int) -> str:
+        """Where the utterance comes from, for error messages (`file:line`, `dataset[i]`)."""
+        ...
+
+    def load(self, index: int) -> np.ndarray:
+        """The checked waveform, float32 `[samples]` at 16 kHz mono."""
+        ...
+
+
+class FileSource:
+    """Utterances stored as audio files, listed by `Example`s (manifest or folder)."""
+
+    def __init__(self, examples: Sequence[Example]):
+        self.examples = list(examples)
+        self._lengths: dict[int, int] = {}
+
+    @classmethod
+    def from_manifest(cls, path: str | os.PathLike, *, root: str | os.PathLike | None = None,
+                      skip_bad: bool = False, split: str | None = None) -> "FileSource":
+        """Read a JSONL/TSV manifest; with `split`, keep only entries whose `split` field matches."""
+        examples = read_manifest(path, root=root, skip_bad=skip_bad)
+        if split is not None:
+            examples = [e for e in examples if e.fields.get("split") == split]
+        return cls(examples)
+
+    @classmethod
+    def from_folder(cls, root: str | os.PathLike, **kwargs) -> "FileSource":
+        """Scan a folder of audio files (see `scan_audio_folder` for the options)."""
+        return cls(scan_audio_folder(root, **kwargs))
+
+    def __len__(self) -> int:
+        return len(self.examples)
+
+    def num_samples(self, index: int) -> int:
+        if index not in self._lengths:
+            ex = self.examples[index]
+            if ex.duration is not None:
+                self._lengths[index] = int(round(ex.duration * SAMPLE_RATE))
+            else:
+                self._lengths[index] = audio_num_samples(ex.path, name=self.origin(index))
+        return self._lengths[index]
+
+    def fields(self, index: int) -> Mapping[str, Any]:
+        return self.examples[index].fields
+
+    def origin(self, index: int) -> str:
+        ex = self.examples[index]
+        return ex.path if ex.origin == ex.path or not ex.origin else f"{ex.origin} ({ex.path})"
+
+    def load(self, index: int) -> np.ndarray:
+        return decode_audio(self.examples[index].path, name=self.origin(index))

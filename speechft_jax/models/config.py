@@ -1,0 +1,259 @@
+"""The encoder configuration: one frozen dataclass for HuBERT, wav2vec 2.0 and WavLM.
+
+`EncoderConfig.from_hf_dict` reads a transformers `config.json` (as a dict); `to_hf_dict` writes
+one back that `transformers.AutoConfig` accepts. Fields not used by the encoder (CTC vocabulary,
+classifier sizes, quantizer settings, ...) ride along untouched in `hf_extra`, so a round trip
+through this project keeps the original file's content.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+MODEL_TYPES = ("hubert", "wav2vec2", "wavlm")
+ACTIVATIONS = ("gelu", "gelu_new", "gelu_pytorch_tanh", "gelu_fast", "relu", "silu", "swish", "tanh")
+DTYPES = ("float32", "bfloat16", "float16")
+
+# The architecture fields this project reads, with transformers' defaults for a base model.
+_ARCH_DEFAULTS: dict[str, Any] = dict(
+    hidden_size=768,
+    num_hidden_layers=12,
+    num_attention_heads=12,
+    intermediate_size=3072,
+    hidden_act="gelu",
+    hidden_dropout=0.1,
+    activation_dropout=0.1,
+    attention_dropout=0.1,
+    feat_proj_dropout=0.0,
+    layerdrop=0.1,
+    layer_norm_eps=1e-5,
+    initializer_range=0.02,
+    feat_extract_norm="group",
+    feat_extract_activation="gelu",
+    conv_dim=(512, 512, 512, 512, 512, 512, 512),
+    conv_stride=(5, 2, 2, 2, 2, 2, 2),
+    conv_kernel=(10, 3, 3, 3, 3, 2, 2),
+    conv_bias=False,
+    num_conv_pos_embeddings=128,
+    num_conv_pos_embedding_groups=16,
+    conv_pos_batch_norm=False,
+    feat_proj_layer_norm=True,
+    do_stable_layer_norm=False,
+    apply_spec_augment=True,
+    mask_time_prob=0.05,
+    mask_time_length=10,
+    mask_time_min_masks=2,
+    mask_feature_prob=0.0,
+    mask_feature_length=10,
+    mask_feature_min_masks=0,
+    num_buckets=320,
+    max_bucket_distance=800,
+)
+# Settings of this project, not of the checkpoint: never written to config.json.
+_RUNTIME_FIELDS = ("dtype", "param_dtype", "remat")
+# transformers options that change the encoder in ways this port does not implement.
+_UNSUPPORTED_IF_SET = {
+    "add_adapter": "the output adapter of speech-to-text checkpoints",
+    "adapter_attn_dim": "MMS attention adapters",
+}
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing, of the wrong type or out of range."""
+
+
+@dataclasses.dataclass(frozen=True)
+class EncoderConfig:
+    """Architecture of a HuBERT / wav2vec 2.0 / WavLM encoder, plus compute settings."""
+
+    model_type: str = "hubert"
+    hidden_size: int = 768
+    num_hidden_layers: int = 12
+    num_attention_heads: int = 12
+    intermediate_size: int = 3072
+    hidden_act: str = "gelu"
+    hidden_dropout: float = 0.1
+    activation_dropout: float = 0.1
+    attention_dropout: float = 0.1
+    feat_proj_dropout: float = 0.0
+    layerdrop: float = 0.1
+    layer_norm_eps: float = 1e-5
+    initializer_range: float = 0.02
+    feat_extract_norm: str = "group"
+    feat_extract_activation: str = "gelu"
+    conv_dim: tuple[int, ...] = (512, 512, 512, 512, 512, 512, 512)
+    conv_stride: tuple[int, ...] = (5, 2, 2, 2, 2, 2, 2)
+    conv_kernel: tuple[int, ...] = (10, 3, 3, 3, 3, 2, 2)
+    conv_bias: bool = False
+    num_conv_pos_embeddings: int = 128
+    num_conv_pos_embedding_groups: int = 16
+    conv_pos_batch_norm: bool = False
+    feat_proj_layer_norm: bool = True
+    do_stable_layer_norm: bool = False
+    apply_spec_augment: bool = True
+    mask_time_prob: float = 0.05
+    mask_time_length: int = 10
+    mask_time_min_masks: int = 2
+    mask_feature_prob: float = 0.0
+    mask_feature_length: int = 10
+    mask_feature_min_masks: int = 0
+    num_buckets: int = 320
+    max_bucket_distance: int = 800
+    # compute settings
+    dtype: str = "float32"
+    param_dtype: str = "float32"
+    remat: bool = False
+    # the rest of config.json, kept for export; not part of equality or hashing
+    hf_extra: dict = dataclasses.field(default_factory=dict, compare=False, hash=False, repr=False)
+
+    def __post_init__(self):
+        for name in ("conv_dim", "conv_stride", "conv_kernel"):
+            object.__setattr__(self, name, tuple(int(v) for v in getattr(self, name)))
+        self.validate()
+
+    # ------------------------------------------------------------------ derived sizes
+    @property
+    def head_dim(self) -> int:
+        return self.hidden_size // self.num_attention_heads
+
+    @property
+    def num_feat_extract_layers(self) -> int:
+        return len(self.conv_dim)
+
+    @property
+    def has_relative_position_bias(self) -> bool:
+        return self.model_type == "wavlm"
+
+    @property
+    def has_masked_spec_embed(self) -> bool:
+        """transformers creates `masked_spec_embed` only when some masking probability is > 0."""
+        return self.mask_time_prob > 0.0 or self.mask_feature_prob > 0.0
+
+    @property
+    def uses_projection_layer_norm(self) -> bool:
+        return self.model_type != "hubert" or self.feat_proj_layer_norm
+
+    @property
+    def receptive_field(self) -> int:
+        """Samples one CNN output frame sees (400 for the standard 16 kHz CNN)."""
+        field = 1
+        for kernel, stride in zip(reversed(self.conv_kernel), reversed(self.conv_stride)):
+            field = (field - 1) * stride + kernel
+        return field
+
+    @property
+    def total_stride(self) -> int:
+        out = 1
+        for stride in self.conv_stride:
+            out *= stride
+        return out
+
+    def num_frames(self, num_samples: int) -> int:
+        """CNN output frames for an input of `num_samples` samples (0 when too short)."""
+        length = num_samples
+        for kernel, stride in zip(self.conv_kernel, self.conv_stride):
+            length = (length - kernel) // stride + 1
+            if length <= 0:
+                return 0
+        return length
+
+    def replace(self, **changes) -> "EncoderConfig":
+        return dataclasses.replace(self, **changes)
+
+    # ------------------------------------------------------------------ validation
+    def validate(self) -> None:
+        def fail(key, value, expected):
+            raise ConfigError(f"encoder config: {key}={value!r}, expected {expected}")
+
+        if self.model_type not in MODEL_TYPES:
+            fail("model_type", self.model_type, f"one of {', '.join(MODEL_TYPES)}")
+        for key in ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
+                    "num_conv_pos_embeddings", "num_conv_pos_embedding_groups", "mask_time_length",
+                    "mask_feature_length", "num_buckets", "max_bucket_distance"):
+            value = getattr(self, key)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                fail(key, value, "a positive integer")
+        if self.hidden_size % self.num_attention_heads:
+            fail("num_attention_heads", self.num_attention_heads,
+                 f"a divisor of hidden_size={self.hidden_size}")
+        if self.hidden_size % self.num_conv_pos_embedding_groups:
+            fail("num_conv_pos_embedding_groups", self.num_conv_pos_embedding_groups,
+                 f"a divisor of hidden_size={self.hidden_size}")
+        if not (len(self.conv_dim) == len(self.conv_stride) == len(self.conv_kernel) >= 1):
+            fail("conv_dim/conv_stride/conv_kernel", (self.conv_dim, self.conv_stride, self.conv_kernel),
+                 "three non-empty lists of equal length")
+        if min(self.conv_dim + self.conv_stride + self.conv_kernel) < 1:
+            fail("conv_dim/conv_stride/conv_kernel", (self.conv_dim, self.conv_stride, self.conv_kernel),
+                 "positive integers")
+        if self.feat_extract_norm not in ("group", "layer"):
+            fail("feat_extract_norm", self.feat_extract_norm, "'group' or 'layer'")
+        for key in ("hidden_act", "feat_extract_activation"):
+            if getattr(self, key) not in ACTIVATIONS:
+                fail(key, getattr(self, key), f"one of {', '.join(ACTIVATIONS)}")
+        for key in ("hidden_dropout", "activation_dropout", "attention_dropout", "feat_proj_dropout",
+                    "layerdrop", "mask_time_prob", "mask_feature_prob"):
+            value = getattr(self, key)
+            if not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+                fail(key, value, "a number in [0, 1]")
+        for key in ("dtype", "param_dtype"):
+            if getattr(self, key) not in DTYPES:
+                fail(key, getattr(self, key), f"one of {', '.join(DTYPES)}")
+        if self.conv_pos_batch_norm and self.model_type != "hubert":
+            fail("conv_pos_batch_norm", True, "False for model_type other than 'hubert'")
+
+    # ------------------------------------------------------------------ Hugging Face
+    @classmethod
+    def from_hf_dict(cls, hf: dict, source: str = "config.json", **runtime) -> "EncoderConfig":
+        """Build from a transformers config dict; `runtime` sets dtype, param_dtype, remat."""
+        if not isinstance(hf, dict):
+            raise ConfigError(f"{source}: expected a JSON object, got {type(hf).__name__}")
+        model_type = hf.get("model_type")
+        if model_type not in MODEL_TYPES:
+            raise ConfigError(
+                f"{source}: model_type={model_type!r} is not supported, expected one of {', '.join(MODEL_TYPES)}")
+        for key, what in _UNSUPPORTED_IF_SET.items():
+            if hf.get(key):
+                raise ConfigError(f"{source}: {key}={hf[key]!r} ({what}) is not supported by speechft-jax")
+        values = {"model_type": model_type}
+        for key, default in _ARCH_DEFAULTS.items():
+            value = hf.get(key, default)
+            if isinstance(default, tuple):
+                if not isinstance(value, (list, tuple)):
+                    raise ConfigError(f"{source}: {key}={value!r}, expected a list of integers")
+                value = tuple(value)
+            elif isinstance(default, bool):
+                if not isinstance(value, bool):
+                    raise ConfigError(f"{source}: {key}={value!r}, expected true or false")
+            elif isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
+                value = float(value)
+            values[key] = value
+        if model_type != "hubert":  # only HuBERT can drop the projection LayerNorm
+            values["feat_proj_layer_norm"] = True
+        extra = {k: v for k, v in hf.items() if k not in values}
+        try:
+            return cls(**values, **runtime, hf_extra=extra)
+        except ConfigError as err:
+            raise ConfigError(f"{source}: {err}") from None
+
+    def to_hf_dict(self) -> dict:
+        """A transformers config dict (the architecture class is the base model's)."""
+        out = dict(self.hf_extra)
+        out.pop("transformers_version", None)
+        for key in _ARCH_DEFAULTS:
+            value = getattr(self, key)
+            out[key] = list(value) if isinstance(value, tuple) else value
+        out["model_type"] = self.model_type
+        if self.model_type != "hubert":
+            out.pop("feat_proj_layer_norm", None)
+            out.pop("conv_pos_batch_norm", None)
+        if self.model_type != "wavlm":
+            out.pop("num_buckets", None)
+            out.pop("max_bucket_distance", None)
+        out["architectures"] = [{"hubert": "HubertModel", "wav2vec2": "Wav2Vec2Model",
+                                 "wavlm": "WavLMModel"}[self.model_type]]
+        out["num_feat_extract_layers"] = self.num_feat_extract_layers
+        return out
+
+    def runtime_settings(self) -> dict:
+        return {key: getattr(self, key) for key in _RUNTIME_FIELDS}

@@ -1,0 +1,97 @@
+"""The speech encoder: CNN -> feature projection -> (SpecAugment) -> transformer.
+
+One module for HuBERT, wav2vec 2.0 and WavLM; the config selects the norm placement and the
+relative position bias. Parameter names follow transformers' module names (`layers_3` for
+`layers.3`), so checkpoint conversion is a mechanical key map.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import flax
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from speechft_jax.models import partitioning as P
+from speechft_jax.models.config import EncoderConfig
+from speechft_jax.models.feature_extractor import FeatureExtractor, FeatureProjection
+from speechft_jax.models.layers import EncoderLayer
+from speechft_jax.models.masking import apply_spec_augment, frame_mask_from_samples
+from speechft_jax.models.positional import PositionalConvEmbedding
+
+
+@flax.struct.dataclass
+class EncoderOutput:
+    """What the encoder returns.
+
+    hidden_states: L+1 arrays `[batch, frames, hidden]`, as transformers' `output_hidden_states`
+      (the input of layer 0, then every layer's output).
+    last_hidden_state: `[batch, frames, hidden]` (after the final LayerNorm in pre-LN models).
+    cnn_features: the CNN output `[batch, frames, conv_dim[-1]]`, before the projection.
+    frame_mask: bool `[batch, frames]`, True on valid frames.
+    mask_time_indices: bool `[batch, frames]` of SpecAugment-masked frames, or None.
+    """
+
+    hidden_states: tuple
+    last_hidden_state: Any
+    cnn_features: Any
+    frame_mask: Any
+    mask_time_indices: Any = None
+
+
+class TransformerEncoder(nn.Module):
+    config: EncoderConfig
+
+    @nn.compact
+    def __call__(self, x, frame_mask, deterministic: bool = True):
+        cfg = self.config
+        x = jnp.where(frame_mask[..., None], x, jnp.zeros((), x.dtype))  # padded frames enter as 0
+        x = x + PositionalConvEmbedding(cfg, name="pos_conv_embed")(x)
+        norm = P.layer_norm(cfg, "layer_norm")
+        if not cfg.do_stable_layer_norm:
+            x = norm(x)
+        x = nn.Dropout(cfg.hidden_dropout)(x, deterministic=deterministic)
+        layer_cls = nn.remat(EncoderLayer, static_argnums=(4,)) if cfg.remat else EncoderLayer
+        states, position_bias = [x], None
+        for i in range(cfg.num_hidden_layers):
+            x, position_bias = layer_cls(cfg, i, name=f"layers_{i}")(x, frame_mask, position_bias, deterministic)
+            states.append(x)
+        last = norm(x) if cfg.do_stable_layer_norm else x
+        return tuple(states), last
+
+
+class SpeechEncoder(nn.Module):
+    """Waveforms `[batch, samples]` -> `EncoderOutput`.
+
+    Call with `train=True` for dropout and SpecAugment (rngs 'dropout' and 'mask'), and
+    `freeze_feature_extractor=True` to stop every gradient at the CNN output.
+    """
+
+    config: EncoderConfig
+
+    @nn.compact
+    def __call__(self, waveforms, attention_mask=None, mask_time_indices=None, train: bool = False,
+                 freeze_feature_extractor: bool = False):
+        cfg = self.config
+        cnn = FeatureExtractor(cfg, name="feature_extractor")(waveforms)
+        if freeze_feature_extractor:
+            cnn = jax.lax.stop_gradient(cnn)
+        batch, frames, _ = cnn.shape
+        if attention_mask is None:
+            frame_mask = jnp.ones((batch, frames), bool)
+        else:
+            frame_mask = frame_mask_from_samples(cfg, attention_mask, frames)
+        hidden = FeatureProjection(cfg, name="feature_projection")(cnn, deterministic=not train)
+        masked_spec_embed = None
+        if cfg.has_masked_spec_embed:
+            masked_spec_embed = self.param("masked_spec_embed", P.partitioned(nn.initializers.uniform(1.0), P.EMBED),
+                                           (cfg.hidden_size,), jnp.dtype(cfg.param_dtype))
+        needs_rng = train and cfg.apply_spec_augment and (
+            (mask_time_indices is None and cfg.mask_time_prob > 0) or cfg.mask_feature_prob > 0)
+        hidden, mask_time_indices = apply_spec_augment(
+            cfg, hidden, frame_mask, masked_spec_embed, self.make_rng("mask") if needs_rng else None,
+            mask_time_indices, train)
+        states, last = TransformerEncoder(cfg, name="encoder")(hidden, frame_mask, deterministic=not train)
+        return EncoderOutput(states, last, cnn, frame_mask, mask_time_indices)
