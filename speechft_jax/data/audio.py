@@ -41,6 +41,8 @@ def to_mono(audio: np.ndarray) -> np.ndarray:
     """Down-mix `[samples, channels]` (or `[samples]`) to `[samples]` by averaging channels."""
     if audio.ndim == 1:
         return audio
+    if audio.size == 0:
+        return np.zeros(0, np.float32)
     if audio.ndim != 2:
         raise ValueError(f"expected [samples] or [samples, channels], got shape {audio.shape}")
     return audio.mean(axis=1, dtype=np.float32) if audio.shape[1] > 1 else audio[:, 0]

@@ -15,6 +15,7 @@ from typing import Any, Mapping, Protocol, Sequence, runtime_checkable
 import numpy as np
 
 from speechft_jax.data.audio import SAMPLE_RATE, audio_num_samples, decode_audio
+from speechft_jax.data.errors import DataError
 from speechft_jax.data.manifest import Example, read_manifest, scan_audio_folder
 
 
@@ -69,6 +70,8 @@ class FileSource:
         if index not in self._lengths:
             ex = self.examples[index]
             if ex.duration is not None:
+                if not os.path.isfile(ex.path):
+                    raise DataError(self.origin(index), "audio file not found")
                 self._lengths[index] = int(round(ex.duration * SAMPLE_RATE))
             else:
                 self._lengths[index] = audio_num_samples(ex.path, name=self.origin(index))
