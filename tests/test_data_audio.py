@@ -67,3 +67,19 @@ def test_bad_audio_errors_name_the_file(tmp_path, data_wav_factory):
         decode_audio(corrupt)
     except DataError as e:
         assert "\n" not in str(e)
+
+
+@pytest.mark.parametrize("subtype", ["PCM_16", "FLOAT"])
+def test_truncated_wav_is_an_error_not_shorter_audio(tmp_path, data_wav_factory, subtype):
+    from speechft_jax.data.audio import audio_num_samples
+
+    good = data_wav_factory("good.wav", seconds=1.0, subtype=subtype)
+    assert decode_audio(good).shape == (16000,)
+    truncated = tmp_path / "cut.wav"
+    truncated.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    with pytest.raises(DataError, match="cut.wav: truncated WAV: header declares"):
+        decode_audio(truncated)
+    with pytest.raises(DataError, match="cut.wav: truncated WAV"):
+        audio_num_samples(truncated)
+    with pytest.raises(DataError, match="truncated WAV"):
+        decode_audio(truncated.read_bytes(), name="cut.wav")

@@ -126,11 +126,39 @@ def _open(source: AudioInput):
     return source
 
 
+def _check_wav_complete(source: AudioInput, where: str) -> None:
+    """Raise if a RIFF/WAV file holds fewer data bytes than its header declares.
+
+    libsndfile silently decodes a truncated WAV as shorter audio; the header says otherwise.
+    """
+    if isinstance(source, bytes):
+        head, size = source[:65536], len(source)
+    elif isinstance(source, (str, os.PathLike)):
+        with open(source, "rb") as f:
+            head = f.read(65536)
+        size = os.path.getsize(source)
+    else:
+        return
+    if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        return
+    offset = 12
+    while offset + 8 <= len(head):
+        chunk, declared = head[offset:offset + 4], int.from_bytes(head[offset + 4:offset + 8], "little")
+        if chunk == b"data":
+            available = size - (offset + 8)
+            # 0 and 0xFFFFFFFF mean "unknown length" (streamed writers): nothing to check
+            if declared not in (0, 0xFFFFFFFF) and available < declared:
+                raise DataError(where, f"truncated WAV: header declares {declared} data bytes, file holds {available}")
+            return
+        offset += 8 + declared + (declared & 1)
+
+
 def read_audio(source: AudioInput, *, name: str | None = None) -> tuple[np.ndarray, int]:
     """Read a file as float32 `[samples, channels]` at its own rate; `DataError` if unreadable."""
     where = _describe(source, name)
     if isinstance(source, (str, os.PathLike)) and not Path(source).is_file():
         raise DataError(where, "audio file not found")
+    _check_wav_complete(source, where)
     try:
         audio, rate = sf.read(_open(source), dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as e:
@@ -160,6 +188,7 @@ def audio_num_samples(source: AudioInput, *, name: str | None = None,
     where = _describe(source, name)
     if isinstance(source, (str, os.PathLike)) and not Path(source).is_file():
         raise DataError(where, "audio file not found")
+    _check_wav_complete(source, where)
     try:
         info = sf.info(_open(source))
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as e:
