@@ -247,3 +247,21 @@ def test_convert_command_both_directions(tmp_path, capsys):
     assert type(model).__name__ == "WavLMModel"
     assert convert.main([str(tmp_path / "missing"), str(tmp_path / "out")]) == 2
     assert "no such file or directory" in capsys.readouterr().err
+
+
+def test_bfloat16_parameters_load_run_and_export(tmp_path):
+    model = reference_model("hubert-base")
+    model.save_pretrained(tmp_path / "hf")
+    bundle = sj.load_pretrained(tmp_path / "hf", dtype="bfloat16", param_dtype="bfloat16")
+    assert {str(leaf.dtype) for leaf in jax_leaves(bundle.params)} == {"bfloat16"}
+    x, mask = padded_batch()
+    hidden, frame_mask = sj.extract_features(bundle, x, mask)
+    frame_mask = np.asarray(frame_mask)
+    expected = reference_outputs(model, x, mask).hidden_states[-1].numpy()[frame_mask]
+    got = np.asarray(hidden[-1], np.float32)[frame_mask]
+    assert np.abs(got - expected).mean() / np.abs(expected).mean() < 0.05
+    sj.save_pretrained(bundle, tmp_path / "out")
+    exported = transformers.AutoModel.from_pretrained(tmp_path / "out")
+    weight = exported.encoder.layers[0].attention.q_proj.weight.detach().float().numpy()
+    original = model.encoder.layers[0].attention.q_proj.weight.detach().numpy()
+    np.testing.assert_allclose(weight, original, rtol=1e-2, atol=1e-2)  # bf16 rounding only
