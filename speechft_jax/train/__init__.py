@@ -1,0 +1,1 @@
+"""Training: optimizer partition and schedules (the step, loop and checkpoints come next)."""

@@ -1,0 +1,81 @@
+"""The fine-tuning optimizer: one `optax.partition` over `{"encoder": ..., "head": ...}`.
+
+Groups, by parameter path:
+  cnn      the encoder's CNN feature extractor: `optax.set_to_zero()` (no update, no state);
+  encoder  the rest of the encoder: its own learning rate, frozen (zero update, state untouched)
+           for the first `encoder_start_step` steps — Speech-FT's head-only warm-up;
+  head     the task head: its own learning rate from step 0.
+Gradients are clipped by their global norm first.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from speechft_jax.train.schedules import stable_finetuning_schedule
+
+CNN, ENCODER, HEAD = "cnn", "encoder", "head"
+
+
+def parameter_groups(params) -> dict:
+    """A tree like `params` whose leaves name each parameter's group (cnn / encoder / head)."""
+    if set(params) != {"encoder", "head"}:
+        raise ValueError(f"training parameters must be {{'encoder': ..., 'head': ...}}, got keys {sorted(params)}")
+
+    def encoder_label(path, _):
+        return CNN if path and getattr(path[0], "key", None) == "feature_extractor" else ENCODER
+
+    return {"encoder": jax.tree_util.tree_map_with_path(encoder_label, params["encoder"]),
+            "head": jax.tree_util.tree_map(lambda _: HEAD, params["head"])}
+
+
+class FrozenUntilState(NamedTuple):
+    count: jnp.ndarray
+    inner: optax.OptState
+
+
+def frozen_until(inner: optax.GradientTransformation, start_step: int) -> optax.GradientTransformation:
+    """`inner`, but before `start_step` updates are exactly zero and its state does not move
+    (so Adam's moments start fresh when the group starts training)."""
+
+    def init(params):
+        return FrozenUntilState(jnp.zeros([], jnp.int32), inner.init(params))
+
+    def update(updates, state, params=None):
+        new_updates, new_inner = inner.update(updates, state.inner, params)
+        active = state.count >= start_step
+        new_updates = jax.tree_util.tree_map(lambda u: jnp.where(active, u, jnp.zeros_like(u)), new_updates)
+        new_inner = jax.tree_util.tree_map(lambda new, old: jnp.where(active, new, old), new_inner, state.inner)
+        return new_updates, FrozenUntilState(state.count + 1, new_inner)
+
+    return optax.GradientTransformation(init, update)
+
+
+def _adam_direction(weight_decay: float) -> optax.GradientTransformation:
+    direction = optax.scale_by_adam()
+    return optax.chain(direction, optax.add_decayed_weights(weight_decay)) if weight_decay else direction
+
+
+def stable_finetuning_optimizer(total_steps: int, encoder_lr: float = 1e-4, head_lr: float = 1e-4,
+                                beta: float = 0.1, clip_norm: float | None = 1.0,
+                                weight_decay: float = 0.0) -> optax.GradientTransformation:
+    """Adam(W) with the stable fine-tuning schedule, the CNN frozen, and the encoder trained only
+    after the first `beta` fraction of `total_steps` (beta = 0: all but the CNN from the start).
+
+    The encoder's Adam moments (and weight decay) stay untouched while it is frozen, so they start
+    fresh with correct bias correction; its learning rate follows the global schedule (by then
+    past warm-up when beta >= the warm-up fraction), not a schedule restarted at unfreezing.
+    """
+    if not 0.0 <= beta <= 1.0:
+        raise ValueError(f"beta={beta}, expected a number in [0, 1]")
+    start = int(round(beta * total_steps))
+    encoder = optax.chain(frozen_until(_adam_direction(weight_decay), start),
+                          optax.scale_by_learning_rate(stable_finetuning_schedule(encoder_lr, total_steps)))
+    head = optax.chain(_adam_direction(weight_decay),
+                       optax.scale_by_learning_rate(stable_finetuning_schedule(head_lr, total_steps)))
+    partition = optax.partition({CNN: optax.set_to_zero(), ENCODER: encoder, HEAD: head}, parameter_groups)
+    return optax.chain(optax.clip_by_global_norm(clip_norm), partition) if clip_norm else partition
