@@ -11,6 +11,7 @@ tuple[T, ...] / list[T] (YAML lists), dict[str, T], and nested dataclasses.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import types
 import typing
@@ -37,7 +38,7 @@ def parse_override(text: str) -> tuple[list[str], object]:
 
 def apply_overrides(data: dict, overrides) -> dict:
     """A copy of `data` with each `key=value` override set (intermediate mappings are created)."""
-    data = _deep_copy(data)
+    data = copy.deepcopy(data)
     for text in overrides or ():
         path, value = parse_override(text)
         node = data
@@ -50,14 +51,6 @@ def apply_overrides(data: dict, overrides) -> dict:
             node = child
         node[path[-1]] = value
     return data
-
-
-def _deep_copy(value):
-    if isinstance(value, dict):
-        return {k: _deep_copy(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_deep_copy(v) for v in value]
-    return value
 
 
 def _type_name(tp) -> str:
@@ -73,12 +66,11 @@ def _convert(value, tp, key: str, source: str):
         if value is None and type(None) in args:
             return None
         options = [a for a in args if a is not type(None)]
-        errors = []
         for option in options:
             try:
                 return _convert(value, option, key, source)
-            except ConfigError as err:
-                errors.append(err)
+            except ConfigError:
+                continue
         raise fail(" or ".join(_type_name(o) for o in options))
     if origin is typing.Literal:
         if value not in args:

@@ -60,11 +60,9 @@ class PretrainedBundle:
 
 def init_encoder(config: EncoderConfig, seed: int = 0, preprocessor: dict | None = None) -> PretrainedBundle:
     """A randomly initialised encoder (for pre-training from scratch and for tests)."""
-    module = SpeechEncoder(config)
-    dummy = jnp.zeros((1, max(config.receptive_field, 400)), jnp.float32)
-    params = jax.jit(lambda rng: flax.linen.unbox(module.init(rng, dummy)["params"]))(jax.random.PRNGKey(seed))
+    params = jax.jit(lambda rng: params_io.init_params(config, rng))(jax.random.PRNGKey(seed))
     preprocessor = {"do_normalize": False, "sampling_rate": 16000} if preprocessor is None else preprocessor
-    return PretrainedBundle(config, params, module, f"random init (seed {seed})", preprocessor)
+    return PretrainedBundle(config, params, SpeechEncoder(config), f"random init (seed {seed})", preprocessor)
 
 
 def _read_json(path: Path) -> dict:

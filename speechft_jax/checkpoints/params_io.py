@@ -17,12 +17,15 @@ from speechft_jax.checkpoints.errors import CheckpointError
 from speechft_jax.models import EncoderConfig, SpeechEncoder
 
 
+def init_params(config: EncoderConfig, rng):
+    """Freshly initialised encoder parameters (unboxed), from the PRNG key `rng`."""
+    dummy = jnp.zeros((1, max(config.receptive_field, 400)), jnp.float32)
+    return flax.linen.unbox(SpeechEncoder(config).init(rng, dummy)["params"])
+
+
 def abstract_params(config: EncoderConfig):
     """Shapes and dtypes of the encoder's parameters (no memory allocated)."""
-    module = SpeechEncoder(config)
-    dummy = jnp.zeros((1, max(config.receptive_field, 400)), jnp.float32)
-    variables = jax.eval_shape(lambda: module.init(jax.random.PRNGKey(0), dummy))
-    return flax.linen.unbox(variables["params"])
+    return jax.eval_shape(lambda: init_params(config, jax.random.PRNGKey(0)))
 
 
 def _split_encoder_keys(state: dict, model_type: str) -> tuple[dict, list[str]]:
