@@ -5,7 +5,8 @@
 missing required key, a value of the wrong type, or a failed `validate()` is a one-line
 `ConfigError` naming the file and the dotted key, raised before anything is compiled.
 
-Supported field types: bool, int, float (ints accepted), str, Optional[...], Literal[...],
+A file may start from another: `base: demo_pr.yaml` reads that file first (mappings merge key
+by key, lists and values replace). Supported field types: bool, int, float (ints accepted), str, Optional[...], Literal[...],
 tuple[T, ...] / list[T] (YAML lists), dict[str, T], and nested dataclasses.
 """
 
@@ -66,6 +67,8 @@ def _convert(value, tp, key: str, source: str):
         if value is None and type(None) in args:
             return None
         options = [a for a in args if a is not type(None)]
+        if len(options) == 1:  # Optional[X]: X's own error names the key precisely
+            return _convert(value, options[0], key, source)
         for option in options:
             try:
                 return _convert(value, option, key, source)
@@ -137,8 +140,17 @@ def build(schema, data: dict, source: str = "config", prefix: str = ""):
     return instance
 
 
-def load_config(schema, path, overrides=()):
-    """Read the YAML file at `path`, apply `overrides` (`key=value` strings), build `schema`."""
+def _merge(base: dict, update: dict) -> dict:
+    """`base` with `update` laid over it; mappings merge key by key, anything else replaces."""
+    out = dict(base)
+    for key, value in update.items():
+        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def read_yaml(path, _seen=()) -> dict:
+    """A YAML mapping; a top-level `base: other.yaml` (relative to this file) is read first and
+    this file's keys are laid over it."""
     path = Path(path)
     try:
         data = yaml.safe_load(path.read_text()) or {}
@@ -146,7 +158,23 @@ def load_config(schema, path, overrides=()):
         raise ConfigError(f"{path}: cannot read the config file ({err.strerror})") from None
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: not valid YAML ({' '.join(str(err).split())})") from None
-    return build(schema, apply_overrides(data, overrides), source=str(path))
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the file must be a mapping, got {type(data).__name__}")
+    base = data.pop("base", None)
+    if base is None:
+        return data
+    if not isinstance(base, str):
+        raise ConfigError(f"{path}: base={base!r}, expected the path of another YAML file")
+    base_path = (path.parent / base).resolve()
+    if base_path in _seen:
+        raise ConfigError(f"{path}: base={base!r} includes itself")
+    return _merge(read_yaml(base_path, (*_seen, path.resolve())), data)
+
+
+def load_config(schema, path, overrides=()):
+    """Read the YAML file at `path` (and its `base:` chain), apply `overrides` (`key=value`
+    strings), build `schema`."""
+    return build(schema, apply_overrides(read_yaml(path), overrides), source=str(path))
 
 
 def to_dict(config) -> dict:

@@ -37,3 +37,41 @@ def data_wav_factory(tmp_path):
         return path
 
     return make
+
+
+# ------------------------------------------------------------------------------ training runs
+TRAIN_MODEL_CONFIG = Path(__file__).parents[1] / "configs" / "models" / "tiny-hubert.json"
+
+
+def write_train_config(path: Path, corpus_dir: Path, output_dir: Path, **sections) -> Path:
+    """A tiny phone-recognition training config (16 steps, beta 0.25, a checkpoint every 2 steps);
+    `sections` replace or extend top-level sections, e.g. `finetune={"l2_to_pretrained": 1.0}`."""
+    import yaml
+
+    config = {
+        "output_dir": str(output_dir),
+        "model": {"config": str(TRAIN_MODEL_CONFIG)},
+        "tasks": [{"name": "pr", "kind": "ctc", "batch_size": 8, "num_buckets": 1,
+                   "data": {"type": "corpus", "corpus_dir": str(corpus_dir), "task": "pr"}}],
+        "optimizer": {"steps": 16, "beta": 0.25, "encoder_lr": 5e-4, "head_lr": 1e-3},
+        "finetune": {"early_checkpoints": [0.25]},
+        "checkpoint": {"every_steps": 2, "keep": 2},
+        "logging": {"every_steps": 1, "progress_bar": False},
+    }
+    for key, value in sections.items():
+        if isinstance(value, dict) and isinstance(config.get(key), dict):
+            config[key] = {**config[key], **value}
+        else:
+            config[key] = value
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+@pytest.fixture(scope="session")
+def stable_run(demo_corpus_tiny, tmp_path_factory):
+    """The reference stable fine-tuning run: `(config_path, TrainResult)`."""
+    from speechft_jax.train import load_train_config, train
+
+    root = tmp_path_factory.mktemp("stable_run")
+    path = write_train_config(root / "config.yaml", demo_corpus_tiny, root / "run")
+    return path, train(load_train_config(path))

@@ -1,1 +1,14 @@
-"""Training: optimizer partition and schedules (the step, loop and checkpoints come next)."""
+"""Fine-tuning: the config schema, optimizer partition and schedules, sharding, the step, the loop
+and its checkpoints. `python -m speechft_jax.train --config ...` runs `train(load_train_config(...))`."""
+
+from speechft_jax.train.config import TrainConfig, load_train_config
+
+__all__ = ["TrainConfig", "TrainResult", "TrainingDiverged", "load_train_config", "train"]
+
+
+def __getattr__(name):
+    # the loop pulls in the whole model and data stack; load it on first use
+    if name in ("train", "TrainResult", "TrainingDiverged"):
+        from speechft_jax.train import loop
+        return getattr(loop, name)
+    raise AttributeError(f"module 'speechft_jax.train' has no attribute {name!r}")

@@ -2,9 +2,11 @@
 
 Groups, by parameter path:
   cnn      the encoder's CNN feature extractor: `optax.set_to_zero()` (no update, no state);
-  encoder  the rest of the encoder: its own learning rate, frozen (zero update, state untouched)
-           for the first `encoder_start_step` steps — Speech-FT's head-only warm-up;
-  head     the task head: its own learning rate from step 0.
+           with `freeze_cnn=False` (full fine-tuning) it joins the encoder group;
+  encoder  the rest of the encoder (or, in a LoRA run, the adapters under `"lora"`): its own
+           learning rate, frozen (zero update, state untouched) for the first `beta` fraction of
+           steps — Speech-FT's head-only warm-up;
+  head     the task heads: their own learning rate from step 0.
 Gradients are clipped by their global norm first.
 """
 
@@ -21,16 +23,25 @@ from speechft_jax.train.schedules import stable_finetuning_schedule
 CNN, ENCODER, HEAD = "cnn", "encoder", "head"
 
 
-def parameter_groups(params) -> dict:
-    """A tree like `params` whose leaves name each parameter's group (cnn / encoder / head)."""
-    if set(params) != {"encoder", "head"}:
-        raise ValueError(f"training parameters must be {{'encoder': ..., 'head': ...}}, got keys {sorted(params)}")
+def parameter_groups(params, freeze_cnn: bool = True) -> dict:
+    """A tree like `params` whose leaves name each parameter's group (cnn / encoder / head).
+
+    `params` is `{"encoder": ..., "head": ...}` or, for LoRA, `{"lora": ..., "head": ...}`.
+    """
+    if "head" not in params or len(set(params) & {"encoder", "lora"}) != 1 or len(params) != 2:
+        raise ValueError("training parameters must be {'encoder': ..., 'head': ...} or "
+                         f"{{'lora': ..., 'head': ...}}, got keys {sorted(params)}")
 
     def encoder_label(path, _):
-        return CNN if path and getattr(path[0], "key", None) == "feature_extractor" else ENCODER
+        in_cnn = path and getattr(path[0], "key", None) == "feature_extractor"
+        return CNN if in_cnn and freeze_cnn else ENCODER
 
-    return {"encoder": jax.tree_util.tree_map_with_path(encoder_label, params["encoder"]),
-            "head": jax.tree_util.tree_map(lambda _: HEAD, params["head"])}
+    groups = {"head": jax.tree_util.tree_map(lambda _: HEAD, params["head"])}
+    if "encoder" in params:
+        groups["encoder"] = jax.tree_util.tree_map_with_path(encoder_label, params["encoder"])
+    else:
+        groups["lora"] = jax.tree_util.tree_map(lambda _: ENCODER, params["lora"])
+    return groups
 
 
 class FrozenUntilState(NamedTuple):
@@ -55,6 +66,11 @@ def frozen_until(inner: optax.GradientTransformation, start_step: int) -> optax.
     return optax.GradientTransformation(init, update)
 
 
+def encoder_start_step(total_steps: int, beta: float) -> int:
+    """The first step at which the encoder trains (after the head-only warm-up)."""
+    return int(round(beta * total_steps))
+
+
 def _adam_direction(weight_decay: float) -> optax.GradientTransformation:
     direction = optax.scale_by_adam()
     return optax.chain(direction, optax.add_decayed_weights(weight_decay)) if weight_decay else direction
@@ -62,7 +78,9 @@ def _adam_direction(weight_decay: float) -> optax.GradientTransformation:
 
 def stable_finetuning_optimizer(total_steps: int, encoder_lr: float = 1e-4, head_lr: float = 1e-4,
                                 beta: float = 0.1, clip_norm: float | None = 1.0,
-                                weight_decay: float = 0.0) -> optax.GradientTransformation:
+                                weight_decay: float = 0.0, freeze_cnn: bool = True,
+                                warmup_fraction: float = 0.1,
+                                hold_fraction: float = 0.4) -> optax.GradientTransformation:
     """Adam(W) with the stable fine-tuning schedule, the CNN frozen, and the encoder trained only
     after the first `beta` fraction of `total_steps` (beta = 0: all but the CNN from the start).
 
@@ -72,10 +90,11 @@ def stable_finetuning_optimizer(total_steps: int, encoder_lr: float = 1e-4, head
     """
     if not 0.0 <= beta <= 1.0:
         raise ValueError(f"beta={beta}, expected a number in [0, 1]")
-    start = int(round(beta * total_steps))
+    start = encoder_start_step(total_steps, beta)
+    schedule = lambda lr: stable_finetuning_schedule(lr, total_steps, warmup_fraction, hold_fraction)
     encoder = optax.chain(frozen_until(_adam_direction(weight_decay), start),
-                          optax.scale_by_learning_rate(stable_finetuning_schedule(encoder_lr, total_steps)))
-    head = optax.chain(_adam_direction(weight_decay),
-                       optax.scale_by_learning_rate(stable_finetuning_schedule(head_lr, total_steps)))
-    partition = optax.partition({CNN: optax.set_to_zero(), ENCODER: encoder, HEAD: head}, parameter_groups)
+                          optax.scale_by_learning_rate(schedule(encoder_lr)))
+    head = optax.chain(_adam_direction(weight_decay), optax.scale_by_learning_rate(schedule(head_lr)))
+    partition = optax.partition({CNN: optax.set_to_zero(), ENCODER: encoder, HEAD: head},
+                                lambda params: parameter_groups(params, freeze_cnn))
     return optax.chain(optax.clip_by_global_norm(clip_norm), partition) if clip_norm else partition

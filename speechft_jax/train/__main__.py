@@ -1,0 +1,38 @@
+"""`python -m speechft_jax.train --config configs/<name>.yaml [--set key=value ...] [--resume]`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m speechft_jax.train", description=(
+        "Fine-tune a speech encoder (Speech-FT stable fine-tuning and its baselines). Re-running "
+        "into the same output_dir continues from its latest checkpoint."))
+    parser.add_argument("--config", required=True, help="a YAML file in configs/")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a config value, e.g. --set output_dir=/tmp/run1 --set optimizer.steps=50")
+    parser.add_argument("--resume", action="store_true", help="require a checkpoint in output_dir to continue from")
+    args = parser.parse_args(argv)
+
+    from speechft_jax.checkpoints import CheckpointError
+    from speechft_jax.data import DataError
+    from speechft_jax.models.config import ConfigError
+    from speechft_jax.train.config import load_train_config
+    from speechft_jax.train.distributed import maybe_initialize_distributed
+    from speechft_jax.train.loop import TrainingDiverged, train
+
+    try:
+        config = load_train_config(args.config, args.overrides)
+        maybe_initialize_distributed()
+        train(config, config_dir=Path(args.config).parent, require_checkpoint=args.resume)
+    except (ConfigError, DataError, CheckpointError, TrainingDiverged) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

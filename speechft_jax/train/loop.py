@@ -1,0 +1,260 @@
+"""One fine-tuning run, top to bottom: `train(config)`.
+
+Phases: output directory -> theta_0 -> mesh -> tasks and data -> optimizer -> state created
+inside `jax.jit` with its shardings (or restored from the latest checkpoint) -> the jitted,
+donated update step -> the loop (progress bar, metrics, NaN stop, checkpoints, early exports)
+-> the fine-tuned encoder exported as a transformers directory.
+
+A run re-started into the same `output_dir` continues from its latest checkpoint and ends with
+the same parameters as an uninterrupted run (data order, dropout and SpecAugment keys are all
+functions of the seed and the step). A finished run is not repeated.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import yaml
+
+from speechft_jax.checkpoints import save_pretrained
+from speechft_jax.config_loading import to_dict
+from speechft_jax.data import make_global_batch
+from speechft_jax.models.config import ConfigError
+from speechft_jax.models.lora import apply_lora, init_lora
+from speechft_jax.train import sharding as S
+from speechft_jax.train.checkpointing import RunCheckpoints, abstract_with_shardings
+from speechft_jax.train.config import TrainConfig
+from speechft_jax.train.metrics_log import MetricsLog
+from speechft_jax.train.optimizer import stable_finetuning_optimizer
+from speechft_jax.train.schedules import stable_finetuning_schedule
+from speechft_jax.train.start_encoder import boxed_abstract_params, init_fn, start_encoder
+from speechft_jax.train.step import TrainState, encoder_params, init_train_state, make_loss_fn, make_train_step
+from speechft_jax.train.task_data import build_task_data, save_labels
+
+CONFIG_NAME = "config.yaml"
+SUMMARY_NAME = "summary.json"
+ENCODER_DIR = "encoder"
+SHARDING_NAME = "sharding.json"
+# settings that may change between a run and its resumption
+_RESUMABLE_CHANGES = ("logging", "checkpoint", "output_dir")
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or Inf; the last good checkpoint is kept."""
+
+
+@dataclasses.dataclass
+class TrainResult:
+    output_dir: Path
+    steps: int
+    final_loss: float
+    encoder_dir: Path
+    early_dirs: list
+    wall_seconds: float
+    resumed_from: int | None = None
+
+    def to_json(self) -> dict:
+        return {k: (str(v) if isinstance(v, Path) else [str(p) for p in v] if k == "early_dirs" else v)
+                for k, v in dataclasses.asdict(self).items()}
+
+
+# ------------------------------------------------------------------------------ output dir
+def _first_difference(old, new, prefix=""):
+    if isinstance(old, dict) and isinstance(new, dict):
+        for key in sorted(set(old) | set(new)):
+            found = _first_difference(old.get(key), new.get(key), f"{prefix}{key}.")
+            if found:
+                return found
+        return None
+    return None if old == new else (prefix.rstrip("."), old, new)
+
+
+def _prepare_output_dir(config: TrainConfig, is_writer: bool) -> Path:
+    out = Path(config.output_dir)
+    resolved = to_dict(config)
+    saved_path = out / CONFIG_NAME
+    if saved_path.is_file():
+        saved = yaml.safe_load(saved_path.read_text()) or {}
+        comparable = lambda d: {k: v for k, v in d.items() if k not in _RESUMABLE_CHANGES}
+        diff = _first_difference(comparable(saved), comparable(resolved))
+        if diff:
+            raise ConfigError(f"{saved_path}: this directory holds a run with {diff[0]}={diff[1]!r}, "
+                              f"the new config has {diff[2]!r}; resume with the same settings or "
+                              f"choose another output_dir")
+    if is_writer:
+        out.mkdir(parents=True, exist_ok=True)
+        tmp = saved_path.with_suffix(".tmp")
+        tmp.write_text(yaml.safe_dump(resolved, sort_keys=False))
+        tmp.replace(saved_path)
+    return out
+
+
+def _to_host(tree):
+    """Fully replicated numpy copies (gathered across processes when needed)."""
+    if all(x.is_fully_addressable for x in jax.tree_util.tree_leaves(tree)):
+        return jax.device_get(tree)
+    from jax.experimental import multihost_utils
+    return multihost_utils.process_allgather(tree, tiled=True)
+
+
+# ------------------------------------------------------------------------------ the run
+def train(config: TrainConfig, *, config_dir: Path | None = None, require_checkpoint: bool = False) -> TrainResult:
+    """Run (or continue) the fine-tuning described by `config`; see the module docstring."""
+    started = time.time()
+    is_writer = jax.process_index() == 0
+    out = _prepare_output_dir(config, is_writer)
+    if (out / SUMMARY_NAME).is_file() and (out / ENCODER_DIR).is_dir():
+        summary = json.loads((out / SUMMARY_NAME).read_text())
+        print(f"{out}: this run already finished ({summary['steps']} steps); nothing to do")
+        return TrainResult(out, summary["steps"], summary["final_loss"], Path(summary["encoder_dir"]),
+                           [Path(p) for p in summary["early_dirs"]], summary["wall_seconds"],
+                           summary.get("resumed_from"))
+    opt_cfg, ft = config.optimizer, config.finetune
+
+    # ---------------------------------------------------------------- theta_0 and the mesh
+    bundle = start_encoder(config.model, config_dir, spec_augment=ft.spec_augment)
+    enc_config = bundle.config
+    mesh = S.build_mesh(config.mesh.data, config.mesh.fsdp)
+    rules = S.TRAIN_RULES
+    boxed = boxed_abstract_params(enc_config)
+    enc_abstract = nn.unbox(boxed)
+    enc_shardings = S.param_shardings(boxed, mesh, rules)
+    if bundle.params is None:
+        theta_0 = jax.jit(init_fn(enc_config, config.model.init_seed), out_shardings=enc_shardings)()
+    else:
+        theta_0 = jax.device_put(bundle.params, enc_shardings)
+        bundle = bundle.replace(params=None)
+
+    # ---------------------------------------------------------------- tasks and data
+    data_parallel = mesh.shape[S.DATA] * mesh.shape[S.FSDP]
+    for task in config.tasks:
+        if task.batch_size % data_parallel:
+            raise ConfigError(f"tasks.{task.name}.batch_size={task.batch_size}, expected a multiple of "
+                              f"mesh.data x mesh.fsdp = {data_parallel}")
+    task_data = [build_task_data(t, seed=config.seed, normalize=bool(bundle.preprocessor.get("do_normalize")),
+                                 process_index=jax.process_index(), process_count=jax.process_count())
+                 for t in config.tasks]
+    tasks = [td.task for td in task_data]
+    if is_writer:
+        for td in task_data:
+            save_labels(td, out / "labels")
+
+    # ---------------------------------------------------------------- optimizer and state
+    optimizer = stable_finetuning_optimizer(
+        opt_cfg.steps, encoder_lr=opt_cfg.encoder_lr, head_lr=opt_cfg.head_lr, beta=opt_cfg.beta,
+        clip_norm=opt_cfg.clip_norm, weight_decay=opt_cfg.weight_decay, freeze_cnn=ft.freeze_cnn,
+        warmup_fraction=opt_cfg.warmup_fraction, hold_fraction=opt_cfg.hold_fraction)
+    if opt_cfg.grad_accum > 1:
+        optimizer = optax.MultiSteps(optimizer, every_k_schedule=opt_cfg.grad_accum)
+    lora = ft.lora
+    needs_theta_0 = lora is not None or ft.l2_to_pretrained > 0
+    frozen = {"theta_0": theta_0} if needs_theta_0 else {}
+    frozen_shardings = {"theta_0": enc_shardings} if needs_theta_0 else {}
+
+    def init_state(encoder, rng):
+        heads = {t.name: t.init(jax.random.fold_in(rng, i), enc_config.hidden_size) for i, t in enumerate(tasks)}
+        if lora is not None:
+            adapters = init_lora(encoder, lora.targets, lora.rank, jax.random.fold_in(rng, len(tasks)))
+            return init_train_state({"lora": adapters, "head": heads}, optimizer)
+        return init_train_state({"encoder": encoder, "head": heads}, optimizer)
+
+    init_rng = jax.random.PRNGKey(config.seed)
+    abstract_state = jax.eval_shape(init_state, enc_abstract, init_rng)
+    params_shardings = jax.tree_util.tree_map(lambda _: S.replicated(mesh), abstract_state.params)
+    if lora is None:
+        params_shardings["encoder"] = enc_shardings
+    state_shardings = S.state_shardings(abstract_state, abstract_state.params, params_shardings, mesh)
+
+    checkpoints = RunCheckpoints(out / "checkpoints", every_steps=config.checkpoint.every_steps,
+                                 keep=config.checkpoint.keep, async_save=config.checkpoint.async_save)
+    resumed_from = checkpoints.latest_step()
+    if require_checkpoint and resumed_from is None:
+        raise ConfigError(f"--resume: {out / 'checkpoints'} holds no checkpoint to resume from")
+    if resumed_from is not None:
+        state, loader_states, _ = checkpoints.restore(abstract_with_shardings(abstract_state, state_shardings))
+        for td in task_data:
+            td.loader.set_state(loader_states[td.config.name])
+    else:
+        state = jax.jit(init_state, out_shardings=state_shardings)(theta_0, init_rng)
+    if not needs_theta_0:
+        del theta_0  # the trained copy lives in the state
+    if is_writer:
+        (out / SHARDING_NAME).write_text(json.dumps(S.describe_sharding(state.params, mesh), indent=2) + "\n")
+
+    # ---------------------------------------------------------------- the step
+    loss_fn = make_loss_fn(bundle.module, tasks, [t.weight for t in config.tasks], freeze_cnn=ft.freeze_cnn,
+                           l2_to_pretrained=ft.l2_to_pretrained, lora=lora)
+    batch_shardings = {t.name: S.batch_sharding(mesh) for t in config.tasks}
+    train_step = jax.jit(make_train_step(loss_fn, optimizer, config.seed),
+                         in_shardings=(state_shardings, frozen_shardings, batch_shardings),
+                         out_shardings=(state_shardings, S.replicated(mesh)), donate_argnums=(0,))
+    merged_encoder = jax.jit(lambda params, frozen: encoder_params(params, frozen, lora),
+                             out_shardings=enc_shardings)
+
+    def export(params, directory: Path) -> Path:
+        host = _to_host(merged_encoder(params, frozen))
+        if is_writer:
+            save_pretrained(bundle, directory, params=host)
+        return directory
+
+    # ---------------------------------------------------------------- the loop
+    accum, total = opt_cfg.grad_accum, opt_cfg.steps
+    step = int(state.step) // accum
+    early = {max(1, int(round(f * total))): f for f in ft.early_checkpoints}
+    early_dirs = [out / "early" / f"step_{s:06d}" for s in sorted(early) if s <= step]
+    encoder_schedule = stable_finetuning_schedule(opt_cfg.encoder_lr, total, opt_cfg.warmup_fraction,
+                                                  opt_cfg.hold_fraction)
+    encoder_start = int(round(opt_cfg.beta * total))
+    log = MetricsLog(out, total, step, every=config.logging.every_steps, tensorboard=config.logging.tensorboard,
+                     progress_bar=config.logging.progress_bar, enabled=is_writer)
+    if resumed_from is not None:
+        log.write(f"resuming from the checkpoint at step {resumed_from}")
+    iterators = {td.config.name: iter(td.loader) for td in task_data}
+    loss = float("nan")
+    try:
+        with jax.set_mesh(mesh), nn.logical_axis_rules(rules):
+            while step < total:
+                window: dict[str, float] = {}
+                for _ in range(accum):
+                    batches = {name: make_global_batch(next(it), mesh, S.BATCH_AXES) for name, it in iterators.items()}
+                    state, metrics = train_step(state, frozen, batches)
+                    metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
+                    if not np.isfinite(metrics["loss"]):
+                        raise TrainingDiverged(
+                            f"step {step + 1}: the loss is {metrics['loss']} (grad norm {metrics['grad_norm']}); "
+                            f"stopped without saving, the last good checkpoint is step {checkpoints.latest_step()}")
+                    for k, v in metrics.items():
+                        window[k] = window.get(k, 0.0) + v / accum
+                step += 1
+                loss = window["loss"]
+                lr = float(encoder_schedule(step - 1)) if step > encoder_start else 0.0
+                log.add(step, window, encoder_lr=lr)
+                if step in early:
+                    early_dirs.append(export(state.params, out / "early" / f"step_{step:06d}"))
+                    log.write(f"step {step}: encoder exported to {early_dirs[-1]} (early checkpoint {early[step]:g})")
+                loader_states = {td.config.name: td.loader.get_state() for td in task_data}
+                checkpoints.save(step, state, loader_states, force=step == total)
+        log.flush(step)
+        encoder_dir = export(state.params, out / ENCODER_DIR)
+    finally:
+        log.close()
+        checkpoints.wait()
+        checkpoints.close()
+        for td in task_data:
+            td.loader.close()
+    result = TrainResult(out, total, loss, encoder_dir, early_dirs, round(time.time() - started, 2), resumed_from)
+    if is_writer:
+        tmp = out / (SUMMARY_NAME + ".tmp")
+        tmp.write_text(json.dumps(result.to_json(), indent=2) + "\n")
+        tmp.replace(out / SUMMARY_NAME)
+        print(f"done: {total} steps, final loss {loss:.4f}; encoder written to {encoder_dir}")
+    return result

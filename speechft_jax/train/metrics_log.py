@@ -1,0 +1,97 @@
+"""Where a run's numbers go: `metrics.jsonl`, TensorBoard events, and the progress bar.
+
+`MetricsLog` averages step metrics over a window and writes one JSON line per window (and the
+same scalars as TensorBoard events through tensorboardX). On resume, lines past the restored
+step are dropped first, so the file reads as one uninterrupted run. Only process 0 writes.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import warnings
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+METRICS_NAME = "metrics.jsonl"
+
+
+def read_metrics(path) -> list[dict]:
+    """The records of a `metrics.jsonl` file (or of the file in a run directory)."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / METRICS_NAME
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _truncate_after(path: Path, step: int) -> None:
+    if not path.is_file():
+        return
+    kept = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line)["step"] <= step]
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text("".join(line + "\n" for line in kept))
+    os.replace(tmp, path)
+
+
+class MetricsLog:
+    """Window-averaged metrics to JSONL + TensorBoard, and a tqdm bar over optimizer steps."""
+
+    def __init__(self, out_dir, total_steps: int, start_step: int, *, every: int = 10,
+                 tensorboard: bool = True, progress_bar: bool = True, enabled: bool = True):
+        self.out_dir = Path(out_dir)
+        self.every, self.enabled = every, enabled
+        self._sums: dict[str, float] = {}
+        self._count = 0
+        self._writer = None
+        if enabled:
+            _truncate_after(self.out_dir / METRICS_NAME, start_step)
+            self._file = open(self.out_dir / METRICS_NAME, "a")
+            if tensorboard:
+                try:
+                    from tensorboardX import SummaryWriter
+                    self._writer = SummaryWriter(str(self.out_dir / "tensorboard"), purge_step=start_step + 1)
+                except ImportError:
+                    warnings.warn("tensorboardX is not installed: no TensorBoard events (metrics.jsonl is written)")
+        self.bar = tqdm(total=total_steps, initial=start_step, unit="step", dynamic_ncols=True,
+                        disable=not (enabled and progress_bar))
+
+    def add(self, step: int, metrics: dict[str, float], **extra: float) -> None:
+        """Record one optimizer step's metrics; write the window average every `every` steps."""
+        for key, value in {**metrics, **extra}.items():
+            self._sums[key] = self._sums.get(key, 0.0) + float(value)
+        self._count += 1
+        self.bar.update(1)
+        if "loss" in metrics:
+            self.bar.set_postfix(loss=f"{float(metrics['loss']):.4f}", refresh=False)
+        if step % self.every == 0:
+            self.flush(step)
+
+    def flush(self, step: int) -> None:
+        if not self._count:
+            return
+        record = {"step": step, **{k: v / self._count for k, v in sorted(self._sums.items())}}
+        self._sums, self._count = {}, 0
+        if not self.enabled:
+            return
+        self._file.write(json.dumps({k: (v if not isinstance(v, float) or math.isfinite(v) else str(v))
+                                     for k, v in record.items()}) + "\n")
+        self._file.flush()
+        if self._writer is not None:
+            for key, value in record.items():
+                if key != "step" and math.isfinite(value):
+                    self._writer.add_scalar(key, value, step)
+            self._writer.flush()
+
+    def write(self, message: str) -> None:
+        """A line of text that does not break the progress bar."""
+        if self.enabled:
+            self.bar.write(message)
+
+    def close(self) -> None:
+        self.bar.close()
+        if self.enabled:
+            self._file.close()
+            if self._writer is not None:
+                self._writer.close()

@@ -1,0 +1,83 @@
+"""The encoder a run starts from (theta_0): a pre-trained checkpoint, or a config to initialise.
+
+`start_encoder(model_config, config_dir)` returns a `PretrainedBundle` whose config carries the
+run's compute settings and fine-tuning overrides; for a random start its `params` are None and
+the loop initialises them inside `jax.jit` with the run's shardings (`init_fn`).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+
+from speechft_jax.checkpoints import PretrainedBundle, load_pretrained
+from speechft_jax.checkpoints.params_io import init_params
+from speechft_jax.models import EncoderConfig, SpeechEncoder
+from speechft_jax.models.config import ConfigError
+from speechft_jax.train.config import ModelConfig
+
+# What a fine-tuning run may change in a pre-trained encoder's config (nothing architectural).
+OVERRIDABLE = ("hidden_dropout", "activation_dropout", "attention_dropout", "feat_proj_dropout",
+               "layerdrop", "apply_spec_augment", "mask_time_prob", "mask_time_length",
+               "mask_time_min_masks", "mask_feature_prob", "mask_feature_length",
+               "mask_feature_min_masks")
+
+
+def _resolve(path: str, config_dir: Path | None) -> Path:
+    candidate = Path(path).expanduser()
+    if candidate.exists() or candidate.is_absolute() or config_dir is None:
+        return candidate
+    beside = config_dir / candidate
+    return beside if beside.exists() else candidate
+
+
+def _with_overrides(config: EncoderConfig, overrides: dict, spec_augment: bool) -> EncoderConfig:
+    for key in overrides:
+        if key not in OVERRIDABLE:
+            raise ConfigError(f"model.overrides.{key}: not an overridable encoder setting "
+                              f"(allowed: {', '.join(OVERRIDABLE)})")
+    changes = dict(overrides)
+    if not spec_augment:
+        changes["apply_spec_augment"] = False
+    if config.has_masked_spec_embed != config.replace(**changes).has_masked_spec_embed:
+        # masked_spec_embed exists only when a mask probability is > 0; a checkpoint fixes it
+        raise ConfigError("model.overrides: a mask probability cannot move between 0 and > 0 "
+                          "(it adds or removes the masked_spec_embed parameter); use "
+                          "apply_spec_augment or finetune.spec_augment to switch masking off")
+    return config.replace(**changes) if changes else config
+
+
+def start_encoder(model: ModelConfig, config_dir: Path | None = None, *, spec_augment: bool = True) -> PretrainedBundle:
+    """theta_0 as a bundle (params None for a random start; see the module docstring)."""
+    runtime = dict(dtype=model.dtype, param_dtype=model.param_dtype, remat=model.remat)
+    if model.pretrained is not None:
+        bundle = load_pretrained(str(_resolve(model.pretrained, config_dir)), **runtime)
+        config = _with_overrides(bundle.config, model.overrides, spec_augment)
+        return bundle.replace(config=config, module=SpeechEncoder(config))
+    path = _resolve(model.config, config_dir)
+    try:
+        hf = json.loads(path.read_text())
+    except OSError as err:
+        raise ConfigError(f"model.config={model.config!r}: cannot read it ({err.strerror})") from None
+    except json.JSONDecodeError as err:
+        raise ConfigError(f"model.config={model.config!r}: not valid JSON ({err.msg}, line {err.lineno})") from None
+    config = EncoderConfig.from_hf_dict(hf, source=str(path), **runtime)
+    config = _with_overrides(config, model.overrides, spec_augment)
+    preprocessor = {"do_normalize": False, "sampling_rate": 16000, "feature_size": 1,
+                    "padding_side": "right", "padding_value": 0.0, "return_attention_mask": True,
+                    "feature_extractor_type": "Wav2Vec2FeatureExtractor"}
+    return PretrainedBundle(config, None, SpeechEncoder(config), f"random init (seed {model.init_seed})", preprocessor)
+
+
+def init_fn(config: EncoderConfig, seed: int):
+    """A zero-argument function that initialises the encoder (jit it with `out_shardings`)."""
+    return lambda: init_params(config, jax.random.PRNGKey(seed))
+
+
+def boxed_abstract_params(config: EncoderConfig):
+    """Abstract encoder parameters with their logical axis names (for the shardings)."""
+    dummy = jnp.zeros((1, max(config.receptive_field, 400)), jnp.float32)
+    return jax.eval_shape(lambda: SpeechEncoder(config).init(jax.random.PRNGKey(0), dummy)["params"])

@@ -1,0 +1,89 @@
+"""The train state, the fine-tuning loss and the update step (pure functions, jitted by the loop).
+
+Trainable parameters are `{"encoder": ..., "head": {task: ...}}`, or for LoRA
+`{"lora": adapters, "head": {task: ...}}` with the base encoder passed in `frozen["theta_0"]`.
+`frozen["theta_0"]` (the pre-trained encoder) is also the anchor of the L2 baseline. Each step
+runs the encoder once per task batch (multitask: one batch from each task), sums the weighted
+task losses, and applies one optimizer update (or accumulates, under `optax.MultiSteps`).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+import flax
+import jax
+import jax.numpy as jnp
+import optax
+
+from speechft_jax.models import SpeechEncoder
+from speechft_jax.models.lora import apply_lora
+
+
+@flax.struct.dataclass
+class TrainState:
+    """`step`: batches consumed (micro-steps); `params`: trainable tree; `opt_state`: optax state."""
+
+    step: jnp.ndarray
+    params: Any
+    opt_state: Any
+
+
+def squared_distance(tree_a, tree_b) -> jnp.ndarray:
+    """`||a - b||^2` over all leaves, in float32."""
+    parts = jax.tree_util.tree_map(
+        lambda a, b: jnp.sum(jnp.square(a.astype(jnp.float32) - b.astype(jnp.float32))), tree_a, tree_b)
+    return sum(jax.tree_util.tree_leaves(parts), jnp.zeros((), jnp.float32))
+
+
+def encoder_params(params, frozen, lora=None):
+    """The encoder parameters a step runs with: trained ones, or base + LoRA deltas."""
+    if "lora" in params:
+        return apply_lora(frozen["theta_0"], params["lora"], lora.alpha, lora.rank)
+    return params["encoder"]
+
+
+def make_loss_fn(module: SpeechEncoder, tasks: Sequence, weights: Sequence[float], *,
+                 freeze_cnn: bool = True, l2_to_pretrained: float = 0.0, lora=None) -> Callable:
+    """`loss_fn(params, frozen, batches, rng) -> (loss, metrics)`; `batches[task.name]` is a batch dict."""
+
+    def loss_fn(params, frozen, batches, rng):
+        encoder = encoder_params(params, frozen, lora)
+        total = jnp.zeros((), jnp.float32)
+        metrics = {}
+        for i, (task, weight) in enumerate(zip(tasks, weights)):
+            batch = batches[task.name]
+            mask_rng, dropout_rng, head_rng = jax.random.split(jax.random.fold_in(rng, i), 3)
+            out = module.apply({"params": encoder}, batch["audio"], batch["audio_mask"], train=True,
+                               freeze_feature_extractor=freeze_cnn,
+                               rngs={"mask": mask_rng, "dropout": dropout_rng})
+            loss, task_metrics = task.loss(params["head"][task.name], out.last_hidden_state,
+                                           out.frame_mask, batch, head_rng, True)
+            total = total + weight * loss
+            metrics.update({f"{task.name}/{k}": v for k, v in task_metrics.items()})
+        if l2_to_pretrained > 0:
+            distance = squared_distance(params["encoder"], frozen["theta_0"])
+            total = total + l2_to_pretrained * distance
+            metrics["l2_distance_sq"] = distance
+        return total, metrics
+
+    return loss_fn
+
+
+def make_train_step(loss_fn: Callable, optimizer: optax.GradientTransformation, seed: int) -> Callable:
+    """`step(state, frozen, batches) -> (state, metrics)`: one micro-step; rng from (seed, step)."""
+    base_rng = jax.random.PRNGKey(seed)
+
+    def step(state: TrainState, frozen, batches):
+        rng = jax.random.fold_in(base_rng, state.step)
+        (loss, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params, frozen, batches, rng)
+        updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+        params = optax.apply_updates(state.params, updates)
+        metrics = dict(metrics, loss=loss, grad_norm=optax.tree.norm(grads))
+        return TrainState(state.step + 1, params, opt_state), metrics
+
+    return step
+
+
+def init_train_state(params, optimizer: optax.GradientTransformation) -> TrainState:
+    return TrainState(jnp.zeros([], jnp.int32), params, optimizer.init(params))

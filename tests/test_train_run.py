@@ -1,0 +1,143 @@
+"""End-to-end fine-tuning runs on the tiny corpus: what each method freezes, trains and writes."""
+
+import json
+
+import jax
+import numpy as np
+import pytest
+from conftest import write_train_config
+from flax.traverse_util import flatten_dict
+
+from speechft_jax.checkpoints import load_pretrained
+from speechft_jax.train import TrainingDiverged, load_train_config, train
+from speechft_jax.train.metrics_log import read_metrics
+from speechft_jax.train.start_encoder import init_fn, start_encoder
+
+
+def _flat(params):
+    return {"/".join(k): np.asarray(v) for k, v in flatten_dict(jax.device_get(params)).items()}
+
+
+def _theta_0(config):
+    encoder_config = start_encoder(config.model).config
+    return _flat(jax.jit(init_fn(encoder_config, config.model.init_seed))())
+
+
+def _encoder(directory):
+    return _flat(load_pretrained(directory).params)
+
+
+def _split(flat):
+    cnn = {k: v for k, v in flat.items() if k.startswith("feature_extractor/")}
+    return cnn, {k: v for k, v in flat.items() if k not in cnn}
+
+
+@pytest.fixture(scope="module")
+def stable(stable_run):
+    path, result = stable_run
+    config = load_train_config(path)
+    return config, result, _theta_0(config)
+
+
+def test_cnn_frozen_encoder_frozen_during_warmup_then_trained(stable):
+    config, result, theta_0 = stable
+    (early_dir,) = result.early_dirs           # exported at beta = 25 % of the run: end of warm-up
+    assert early_dir.name == "step_000004"
+    warm, final = _encoder(early_dir), _encoder(result.encoder_dir)
+    for key, value in theta_0.items():
+        np.testing.assert_array_equal(warm[key], value, err_msg=f"{key} moved during the head-only warm-up")
+    cnn0, rest0 = _split(theta_0)
+    cnn1, rest1 = _split(final)
+    for key, value in cnn0.items():
+        np.testing.assert_array_equal(cnn1[key], value, err_msg=f"CNN parameter {key} changed")
+    changed = [k for k in rest0 if not np.array_equal(rest0[k], rest1[k])]
+    assert len(changed) > 0.9 * len(rest0), f"only {len(changed)} of {len(rest0)} encoder arrays trained"
+
+
+def test_run_writes_its_outputs(stable):
+    config, result, _ = stable
+    out = result.output_dir
+    records = read_metrics(out)
+    assert [r["step"] for r in records] == list(range(1, 17))
+    assert all(np.isfinite(r["loss"]) and "pr/loss" in r and "grad_norm" in r for r in records)
+    assert [r["encoder_lr"] for r in records[:4]] == [0.0] * 4 and records[4]["encoder_lr"] > 0
+    assert list((out / "tensorboard").glob("events.out.tfevents.*"))
+    assert load_train_config(out / "config.yaml") == config   # the resolved config reloads as is
+    assert json.loads((out / "labels" / "pr.vocab.json").read_text())["tokens"][:2] == ["<blank>", "<pad>"]
+    assert sorted(int(p.name) for p in (out / "checkpoints").iterdir() if p.name.isdigit()) == [14, 16]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["steps"] == 16 and summary["final_loss"] == pytest.approx(records[-1]["loss"])
+    # transformers loads the exported encoder
+    transformers = pytest.importorskip("transformers")
+    model = transformers.AutoModel.from_pretrained(result.encoder_dir)
+    assert model.config.model_type == "hubert"
+
+
+def test_rerun_of_a_finished_run_does_nothing(stable, capsys):
+    config, result, _ = stable
+    again = train(config)
+    assert again.encoder_dir == result.encoder_dir and "already finished" in capsys.readouterr().out
+
+
+def test_changed_config_in_the_same_directory_is_an_error(stable):
+    from dataclasses import replace
+
+    from speechft_jax.models.config import ConfigError
+
+    config, _, _ = stable
+    changed = replace(config, optimizer=replace(config.optimizer, steps=99))
+    with pytest.raises(ConfigError, match=r"optimizer\.steps=16, the new config has 99"):
+        train(changed)
+
+
+def _distance(a, b):
+    return float(np.sqrt(sum(np.sum((a[k].astype(np.float64) - b[k]) ** 2) for k in a)))
+
+
+def test_l2_regularisation_pulls_toward_theta_0(stable, demo_corpus_tiny, tmp_path):
+    config, result, theta_0 = stable
+    path = write_train_config(tmp_path / "l2.yaml", demo_corpus_tiny, tmp_path / "run",
+                              finetune={"l2_to_pretrained": 50.0})
+    l2 = train(load_train_config(path))
+    free, pulled = _distance(_encoder(result.encoder_dir), theta_0), _distance(_encoder(l2.encoder_dir), theta_0)
+    assert pulled < 0.8 * free, (pulled, free)
+    assert "l2_distance_sq" in read_metrics(l2.output_dir)[-1]
+
+
+def test_lora_trains_only_low_rank_updates_of_its_targets(stable, demo_corpus_tiny, tmp_path):
+    _, _, theta_0 = stable
+    rank = 2
+    path = write_train_config(tmp_path / "lora.yaml", demo_corpus_tiny, tmp_path / "run",
+                              finetune={"lora": {"rank": rank, "alpha": 4.0, "targets": ["q_proj", "intermediate_dense"]}},
+                              optimizer={"steps": 8, "beta": 0.0, "encoder_lr": 1e-2, "head_lr": 1e-3})
+    merged = _encoder(train(load_train_config(path)).encoder_dir)
+    targets = [k for k in theta_0 if k.endswith(("q_proj/kernel", "intermediate_dense/kernel"))]
+    assert len(targets) == 4   # 2 layers x 2 targets
+    for key, value in theta_0.items():
+        if key in targets:
+            delta = merged[key].astype(np.float64) - value
+            assert np.abs(delta).max() > 0, f"{key} did not train"
+            assert np.linalg.matrix_rank(delta, tol=1e-6 * np.abs(delta).max()) <= rank
+        else:
+            np.testing.assert_array_equal(merged[key], value, err_msg=f"{key} is not a LoRA target but changed")
+
+
+def test_full_finetuning_trains_the_cnn(stable, demo_corpus_tiny, tmp_path):
+    _, _, theta_0 = stable
+    path = write_train_config(tmp_path / "full.yaml", demo_corpus_tiny, tmp_path / "run",
+                              finetune={"freeze_cnn": False}, optimizer={"steps": 4, "beta": 0.0})
+    cnn1, _ = _split(_encoder(train(load_train_config(path)).encoder_dir))
+    cnn0, _ = _split(theta_0)
+    assert all(not np.array_equal(cnn1[k], cnn0[k]) for k in cnn0 if k.endswith("kernel"))
+
+
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(demo_corpus_tiny, tmp_path):
+    path = write_train_config(tmp_path / "nan.yaml", demo_corpus_tiny, tmp_path / "run",
+                              optimizer={"steps": 10, "beta": 0.0, "encoder_lr": 1e30, "head_lr": 1e30, "clip_norm": None},
+                              checkpoint={"every_steps": 1, "keep": 3, "async_save": False})
+    with pytest.raises(TrainingDiverged, match=r"^step (\d+): the loss is (nan|inf)") as info:
+        train(load_train_config(path))
+    bad_step = int(str(info.value).split(":")[0].split()[1])
+    saved = sorted(int(p.name) for p in (tmp_path / "run" / "checkpoints").iterdir() if p.name.isdigit())
+    assert saved and saved[-1] == bad_step - 1 and f"checkpoint is step {bad_step - 1}" in str(info.value)
+    assert "\n" not in str(info.value)
