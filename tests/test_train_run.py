@@ -141,3 +141,13 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(demo_corpus_tiny, tmp
     saved = sorted(int(p.name) for p in (tmp_path / "run" / "checkpoints").iterdir() if p.name.isdigit())
     assert saved and saved[-1] == bad_step - 1 and f"checkpoint is step {bad_step - 1}" in str(info.value)
     assert "\n" not in str(info.value)
+
+
+def test_loss_decreases_on_the_phone_task(demo_corpus_tiny, tmp_path):
+    # the demo corpus's phone-recognition task (its tiny preset), 100 steps from a random encoder
+    path = write_train_config(tmp_path / "long.yaml", demo_corpus_tiny, tmp_path / "run", finetune={},
+                              optimizer={"steps": 100, "beta": 0.1, "encoder_lr": 5e-4, "head_lr": 2e-3},
+                              checkpoint={"every_steps": 1000})
+    losses = [r["loss"] for r in read_metrics(train(load_train_config(path)).output_dir)]
+    first, last = np.mean(losses[:10]), np.mean(losses[-10:])
+    assert last < 0.4 * first, (first, last)
