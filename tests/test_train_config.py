@@ -67,3 +67,20 @@ def test_base_cycle_is_an_error(tmp_path):
     (tmp_path / "b.yaml").write_text("base: a.yaml\n")
     with pytest.raises(ConfigError, match="includes itself"):
         load_train_config(tmp_path / "a.yaml")
+
+
+def test_paper_configs_carry_the_paper_hyper_parameters():
+    root = Path(__file__).parents[1] / "configs" / "paper"
+    for model, hub in (("hubert_base", "facebook/hubert-base-ls960"), ("wav2vec2_base", "facebook/wav2vec2-base"),
+                       ("wavlm_base_plus", "microsoft/wavlm-base-plus")):
+        asr = load_train_config(root / f"{model}_asr.yaml")
+        assert asr.model.pretrained == hub and model in asr.output_dir
+        (task,) = asr.tasks
+        assert (task.kind, task.head, task.lstm_layers, task.lstm_units, task.batch_size) == ("ctc", "bilstm", 3, 256, 32)
+        assert (asr.optimizer.steps, asr.optimizer.encoder_lr, asr.optimizer.clip_norm, asr.optimizer.beta) == (50000, 1e-4, 1.0, 0.1)
+        assert asr.finetune.freeze_cnn and asr.finetune.spec_augment
+        er = load_train_config(root / f"{model}_er.yaml")
+        assert (er.optimizer.steps, er.tasks[0].batch_size, er.optimizer.grad_accum) == (30000, 4, 8)
+        assert er.tasks[0].kind == "classification" and er.model.pretrained == hub
+        assert load_train_config(root / f"{model}_pr.yaml").tasks[0].data.lexicon
+        assert load_train_config(root / f"{model}_sid.yaml").tasks[0].kind == "classification"

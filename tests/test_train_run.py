@@ -151,3 +151,23 @@ def test_loss_decreases_on_the_phone_task(demo_corpus_tiny, tmp_path):
     losses = [r["loss"] for r in read_metrics(train(load_train_config(path)).output_dir)]
     first, last = np.mean(losses[:10]), np.mean(losses[-10:])
     assert last < 0.4 * first, (first, last)
+
+
+def test_multitask_with_gradient_accumulation(demo_corpus_tiny, tmp_path):
+    tasks = [{"name": "pr", "kind": "ctc", "batch_size": 4, "num_buckets": 1,
+              "data": {"type": "corpus", "corpus_dir": str(demo_corpus_tiny), "task": "pr"}},
+             {"name": "spk", "kind": "classification", "batch_size": 4, "num_buckets": 1, "weight": 0.5,
+              "max_seconds": 1.5, "data": {"type": "corpus", "corpus_dir": str(demo_corpus_tiny), "task": "sid"}}]
+    path = write_train_config(tmp_path / "multi.yaml", demo_corpus_tiny, tmp_path / "run", tasks=tasks,
+                              optimizer={"steps": 3, "beta": 0.0, "grad_accum": 2}, finetune={},
+                              checkpoint={"every_steps": 3})
+    result = train(load_train_config(path))
+    records = read_metrics(result.output_dir)
+    assert [r["step"] for r in records] == [1, 2, 3]
+    for r in records:
+        assert {"pr/loss", "spk/loss", "spk/accuracy"} <= set(r)
+        assert r["loss"] == pytest.approx(r["pr/loss"] + 0.5 * r["spk/loss"], rel=1e-5)
+    # 3 optimizer steps x 2 accumulated batches from each task's loader
+    state = json.loads(next((result.output_dir / "checkpoints" / "3" / "loaders").glob("metadata")).read_text())
+    assert {name: s["batch"] + s["epoch"] * 10_000 for name, s in state.items()} == {"pr": 6, "spk": 6}
+    assert (result.output_dir / "labels" / "spk.classes.txt").is_file()

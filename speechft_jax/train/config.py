@@ -70,6 +70,8 @@ class DataConfig:
     type `tfds`: a TensorFlow Datasets name at `path` with `split`.
     For `manifest`/`hf`/`tfds`, `field` names the label column; CTC vocabularies come from `vocab`
     (a file) or are built from the training split; class lists from `classes` or from the data.
+    `lexicon`: a `WORD PH1 PH2 ...` file; the `field` (a word transcription) is turned into
+    phones through it (SUPERB's phone recognition on LibriSpeech).
     """
 
     type: Literal["corpus", "manifest", "hf", "tfds"] = "corpus"
@@ -84,6 +86,7 @@ class DataConfig:
     vocab: str | None = None
     vocab_kind: Literal["phone", "char", "word"] = "phone"
     classes: str | None = None
+    lexicon: str | None = None
     data_dir: str | None = None
 
     def validate(self):

@@ -8,6 +8,7 @@ this process's slice of each global batch, plus the `CTCTask` / `ClassificationT
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,7 @@ from speechft_jax.data import (
     LoaderConfig, SequenceLabels, Vocabulary,
 )
 from speechft_jax.data.audio import SAMPLE_RATE
+from speechft_jax.data.lexicon import PhoneticSource, read_lexicon
 from speechft_jax.models.config import ConfigError
 from speechft_jax.tasks import ClassificationTask, CTCTask
 from speechft_jax.train.config import DataConfig, TaskConfig
@@ -92,6 +94,11 @@ def build_task_data(task: TaskConfig, *, seed: int, normalize: bool, process_ind
         raise ConfigError(f"{where}.batch_size={task.batch_size}, expected a multiple of the "
                           f"process count {process_count}")
     source, spec = _source(task.data)
+    if task.data.lexicon:
+        if task.kind != "ctc" or spec is not None:
+            raise ConfigError(f"{where}.data.lexicon: only for a ctc task on a manifest, hf or tfds source")
+        source = PhoneticSource(source, read_lexicon(task.data.lexicon), text_field=task.data.field)
+        task = dataclasses.replace(task, data=dataclasses.replace(task.data, field="phones", vocab_kind="phone"))
     if spec is None:
         spec = _label_spec(task, source, where)
     expected = SequenceLabels if task.kind == "ctc" else ClassLabel
