@@ -57,10 +57,14 @@ def frozen_until(inner: optax.GradientTransformation, start_step: int) -> optax.
         return FrozenUntilState(jnp.zeros([], jnp.int32), inner.init(params))
 
     def update(updates, state, params=None):
-        new_updates, new_inner = inner.update(updates, state.inner, params)
-        active = state.count >= start_step
-        new_updates = jax.tree_util.tree_map(lambda u: jnp.where(active, u, jnp.zeros_like(u)), new_updates)
-        new_inner = jax.tree_util.tree_map(lambda new, old: jnp.where(active, new, old), new_inner, state.inner)
+        # a cond, not element-wise selects: once active, no extra passes over the moments
+        def train(_):
+            return inner.update(updates, state.inner, params)
+
+        def wait(_):
+            return jax.tree_util.tree_map(jnp.zeros_like, updates), state.inner
+
+        new_updates, new_inner = jax.lax.cond(state.count >= start_step, train, wait, None)
         return new_updates, FrozenUntilState(state.count + 1, new_inner)
 
     return optax.GradientTransformation(init, update)
