@@ -93,3 +93,15 @@ def test_beta_zero_trains_encoder_from_the_start_and_bad_beta_fails():
                               np.asarray(start["encoder"]["encoder"]["layers_0"]["kernel"]))
     with pytest.raises(ValueError, match="beta=1.5"):
         stable_finetuning_optimizer(10, beta=1.5)
+
+
+def test_clip_by_global_norm_matches_optax():
+    from speechft_jax.train.optimizer import clip_by_global_norm, global_norm
+
+    tree = {"a": jnp.arange(12.0).reshape(3, 4), "b": {"c": -jnp.ones(5)}}
+    assert float(global_norm(tree)) == pytest.approx(float(optax.tree.norm(tree)), rel=1e-6)
+    for max_norm in (1.0, 100.0):
+        ours, _ = clip_by_global_norm(max_norm).update(tree, optax.EmptyState())
+        theirs, _ = optax.clip_by_global_norm(max_norm).update(tree, optax.EmptyState())
+        for x, y in zip(jax.tree_util.tree_leaves(ours), jax.tree_util.tree_leaves(theirs)):
+            np.testing.assert_allclose(x, y, rtol=1e-6)

@@ -44,6 +44,26 @@ def parameter_groups(params, freeze_cnn: bool = True) -> dict:
     return groups
 
 
+def global_norm(tree) -> jnp.ndarray:
+    """`sqrt(sum of squares)` over all leaves, in float32.
+
+    Each leaf's sum of squares is a `vdot`, which XLA:CPU runs on its multi-threaded dot path; the
+    equivalent element-wise reduction (`optax.tree.norm`) took ~10x longer on a 95 M-parameter tree.
+    """
+    leaves = [x.astype(jnp.float32).ravel() for x in jax.tree_util.tree_leaves(tree)]
+    return jnp.sqrt(sum((jnp.vdot(x, x) for x in leaves), jnp.zeros((), jnp.float32)))
+
+
+def clip_by_global_norm(max_norm: float) -> optax.GradientTransformation:
+    """Scale updates by `min(1, max_norm / ||updates||)` (optax's rule, with `global_norm` above)."""
+
+    def update(updates, state, params=None):
+        factor = jnp.minimum(1.0, max_norm / jnp.maximum(global_norm(updates), 1e-12))
+        return jax.tree_util.tree_map(lambda u: u * factor.astype(u.dtype), updates), state
+
+    return optax.GradientTransformation(lambda params: optax.EmptyState(), update)
+
+
 class FrozenUntilState(NamedTuple):
     count: jnp.ndarray
     inner: optax.OptState
@@ -101,4 +121,4 @@ def stable_finetuning_optimizer(total_steps: int, encoder_lr: float = 1e-4, head
     head = optax.chain(_adam_direction(weight_decay), optax.scale_by_learning_rate(schedule(head_lr)))
     partition = optax.partition({CNN: optax.set_to_zero(), ENCODER: encoder, HEAD: head},
                                 lambda params: parameter_groups(params, freeze_cnn))
-    return optax.chain(optax.clip_by_global_norm(clip_norm), partition) if clip_norm else partition
+    return optax.chain(clip_by_global_norm(clip_norm), partition) if clip_norm else partition

@@ -18,6 +18,7 @@ import optax
 
 from speechft_jax.models import SpeechEncoder
 from speechft_jax.models.lora import apply_lora
+from speechft_jax.train.optimizer import global_norm
 
 
 @flax.struct.dataclass
@@ -79,7 +80,7 @@ def make_train_step(loss_fn: Callable, optimizer: optax.GradientTransformation, 
         (loss, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params, frozen, batches, rng)
         updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
-        metrics = dict(metrics, loss=loss, grad_norm=optax.tree.norm(grads))
+        metrics = dict(metrics, loss=loss, grad_norm=global_norm(grads))
         return TrainState(state.step + 1, params, opt_state), metrics
 
     return step
