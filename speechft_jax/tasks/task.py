@@ -20,18 +20,25 @@ from speechft_jax.tasks.classification import UtteranceClassifier
 from speechft_jax.tasks.ctc import CTC_HEAD_KINDS, CTCHead, ctc_mean_loss
 
 
-def _init_head(head: nn.Module, rng, hidden_dim: int):
-    features = jnp.zeros((1, 4, hidden_dim), jnp.float32)
-    variables = head.init(rng, features, jnp.ones((1, 4), bool))
-    return nn.meta.unbox(variables["params"])
+class _HeadTask:
+    """What every task does the same way with its `head` module: init, eval and train calls."""
 
+    def init(self, rng, hidden_dim: int):
+        features = jnp.zeros((1, 4, hidden_dim), jnp.float32)
+        variables = self.head.init(rng, features, jnp.ones((1, 4), bool))
+        return nn.meta.unbox(variables["params"])
 
-def _rngs(rng, train: bool) -> dict:
-    return {"dropout": rng} if train and rng is not None else {}
+    def predict(self, head_params, features, frame_mask):
+        """-> logits float32 (`[batch, frames, vocab]` for CTC, `[batch, classes]` for classification)."""
+        return self.head.apply({"params": head_params}, features, frame_mask)
+
+    def _train_logits(self, head_params, features, frame_mask, rng, train: bool):
+        rngs = {"dropout": rng} if train and rng is not None else {}
+        return self.head.apply({"params": head_params}, features, frame_mask, train, rngs=rngs)
 
 
 @dataclasses.dataclass(frozen=True)
-class CTCTask:
+class CTCTask(_HeadTask):
     """Frame-level transcription (ASR, phone recognition) with a CTC head.
 
     batch[label_key] int32 `[batch, length]`, batch[mask_key] int32 `[batch, length]` (1 = real label).
@@ -57,22 +64,15 @@ class CTCTask:
     def head(self) -> CTCHead:
         return CTCHead(self.vocab_size, self.head_kind, self.lstm_units, self.lstm_layers, self.dropout)
 
-    def init(self, rng, hidden_dim: int):
-        return _init_head(self.head, rng, hidden_dim)
-
-    def predict(self, head_params, features, frame_mask):
-        """-> logits float32 `[batch, frames, vocab_size]`."""
-        return self.head.apply({"params": head_params}, features, frame_mask)
-
     def loss(self, head_params, features, frame_mask, batch, rng, train: bool):
-        logits = self.head.apply({"params": head_params}, features, frame_mask, train, rngs=_rngs(rng, train))
+        logits = self._train_logits(head_params, features, frame_mask, rng, train)
         loss = ctc_mean_loss(logits, frame_mask, batch[self.label_key], batch[self.mask_key],
                              batch["example_mask"], self.blank_id)
         return loss, {"loss": loss}
 
 
 @dataclasses.dataclass(frozen=True)
-class ClassificationTask:
+class ClassificationTask(_HeadTask):
     """Utterance-level classification (speaker, intent, emotion, keyword).
 
     batch[label_key] int32 `[batch]`. The loss is the mean softmax cross-entropy over the real rows;
@@ -88,15 +88,8 @@ class ClassificationTask:
     def head(self) -> UtteranceClassifier:
         return UtteranceClassifier(self.num_classes, self.projection_dim)
 
-    def init(self, rng, hidden_dim: int):
-        return _init_head(self.head, rng, hidden_dim)
-
-    def predict(self, head_params, features, frame_mask):
-        """-> logits float32 `[batch, num_classes]`."""
-        return self.head.apply({"params": head_params}, features, frame_mask)
-
     def loss(self, head_params, features, frame_mask, batch, rng, train: bool):
-        logits = self.head.apply({"params": head_params}, features, frame_mask, train, rngs=_rngs(rng, train))
+        logits = self._train_logits(head_params, features, frame_mask, rng, train)
         real = batch["example_mask"].astype(bool)
         # filler rows may carry any label (-1, say); give them a valid one, their terms are dropped anyway
         labels = jnp.where(real, batch[self.label_key], 0).astype(jnp.int32)
