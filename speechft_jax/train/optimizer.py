@@ -44,14 +44,19 @@ def parameter_groups(params, freeze_cnn: bool = True) -> dict:
     return groups
 
 
-def global_norm(tree) -> jnp.ndarray:
-    """`sqrt(sum of squares)` over all leaves, in float32.
+def sum_of_squares(tree) -> jnp.ndarray:
+    """The sum of squares of all leaves, in float32.
 
     Each leaf's sum of squares is a `vdot`, which XLA:CPU runs on its multi-threaded dot path; the
     equivalent element-wise reduction (`optax.tree.norm`) took ~10x longer on a 95 M-parameter tree.
     """
     leaves = [x.astype(jnp.float32).ravel() for x in jax.tree_util.tree_leaves(tree)]
-    return jnp.sqrt(sum((jnp.vdot(x, x) for x in leaves), jnp.zeros((), jnp.float32)))
+    return sum((jnp.vdot(x, x) for x in leaves), jnp.zeros((), jnp.float32))
+
+
+def global_norm(tree) -> jnp.ndarray:
+    """`sqrt(sum_of_squares(tree))`."""
+    return jnp.sqrt(sum_of_squares(tree))
 
 
 def clip_by_global_norm(max_norm: float) -> optax.GradientTransformation:

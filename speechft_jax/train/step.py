@@ -18,7 +18,7 @@ import optax
 
 from speechft_jax.models import SpeechEncoder
 from speechft_jax.models.lora import apply_lora
-from speechft_jax.train.optimizer import global_norm
+from speechft_jax.train.optimizer import global_norm, sum_of_squares
 
 
 @flax.struct.dataclass
@@ -32,9 +32,8 @@ class TrainState:
 
 def squared_distance(tree_a, tree_b) -> jnp.ndarray:
     """`||a - b||^2` over all leaves, in float32."""
-    parts = jax.tree_util.tree_map(
-        lambda a, b: jnp.sum(jnp.square(a.astype(jnp.float32) - b.astype(jnp.float32))), tree_a, tree_b)
-    return sum(jax.tree_util.tree_leaves(parts), jnp.zeros((), jnp.float32))
+    return sum_of_squares(jax.tree_util.tree_map(
+        lambda a, b: a.astype(jnp.float32) - b.astype(jnp.float32), tree_a, tree_b))
 
 
 def encoder_params(params, frozen, lora=None):
