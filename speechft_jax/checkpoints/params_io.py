@@ -17,15 +17,25 @@ from speechft_jax.checkpoints.errors import CheckpointError
 from speechft_jax.models import EncoderConfig, SpeechEncoder
 
 
+def init_boxed_params(config: EncoderConfig, rng):
+    """Freshly initialised encoder parameters, boxed with their logical axis names."""
+    dummy = jnp.zeros((1, max(config.receptive_field, 400)), jnp.float32)
+    return SpeechEncoder(config).init(rng, dummy)["params"]
+
+
 def init_params(config: EncoderConfig, rng):
     """Freshly initialised encoder parameters (unboxed), from the PRNG key `rng`."""
-    dummy = jnp.zeros((1, max(config.receptive_field, 400)), jnp.float32)
-    return flax.linen.unbox(SpeechEncoder(config).init(rng, dummy)["params"])
+    return flax.linen.unbox(init_boxed_params(config, rng))
+
+
+def abstract_boxed_params(config: EncoderConfig):
+    """Shapes, dtypes and logical axis names of the encoder's parameters (no memory allocated)."""
+    return jax.eval_shape(lambda: init_boxed_params(config, jax.random.PRNGKey(0)))
 
 
 def abstract_params(config: EncoderConfig):
     """Shapes and dtypes of the encoder's parameters (no memory allocated)."""
-    return jax.eval_shape(lambda: init_params(config, jax.random.PRNGKey(0)))
+    return flax.linen.unbox(abstract_boxed_params(config))
 
 
 def _split_encoder_keys(state: dict, model_type: str) -> tuple[dict, list[str]]:

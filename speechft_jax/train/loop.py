@@ -26,6 +26,7 @@ import optax
 import yaml
 
 from speechft_jax.checkpoints import save_pretrained
+from speechft_jax.checkpoints.params_io import abstract_boxed_params
 from speechft_jax.config_loading import to_dict
 from speechft_jax.data import make_global_batch
 from speechft_jax.models.config import ConfigError
@@ -36,7 +37,7 @@ from speechft_jax.train.config import TrainConfig
 from speechft_jax.train.metrics_log import MetricsLog
 from speechft_jax.train.optimizer import stable_finetuning_optimizer
 from speechft_jax.train.schedules import stable_finetuning_schedule
-from speechft_jax.train.start_encoder import boxed_abstract_params, init_fn, start_encoder
+from speechft_jax.train.start_encoder import init_fn, start_encoder
 from speechft_jax.train.step import TrainState, encoder_params, init_train_state, make_loss_fn, make_train_step
 from speechft_jax.train.task_data import build_task_data, save_labels
 
@@ -125,7 +126,7 @@ def train(config: TrainConfig, *, config_dir: Path | None = None, require_checkp
     enc_config = bundle.config
     mesh = S.build_mesh(config.mesh.data, config.mesh.fsdp)
     rules = S.TRAIN_RULES
-    boxed = boxed_abstract_params(enc_config)
+    boxed = abstract_boxed_params(enc_config)
     enc_abstract = nn.unbox(boxed)
     enc_shardings = S.param_shardings(boxed, mesh, rules)
     if bundle.params is None:

@@ -11,7 +11,6 @@ import json
 from pathlib import Path
 
 import jax
-import jax.numpy as jnp
 
 from speechft_jax.checkpoints import PretrainedBundle, load_pretrained
 from speechft_jax.checkpoints.params_io import init_params
@@ -75,9 +74,3 @@ def start_encoder(model: ModelConfig, config_dir: Path | None = None, *, spec_au
 def init_fn(config: EncoderConfig, seed: int):
     """A zero-argument function that initialises the encoder (jit it with `out_shardings`)."""
     return lambda: init_params(config, jax.random.PRNGKey(seed))
-
-
-def boxed_abstract_params(config: EncoderConfig):
-    """Abstract encoder parameters with their logical axis names (for the shardings)."""
-    dummy = jnp.zeros((1, max(config.receptive_field, 400)), jnp.float32)
-    return jax.eval_shape(lambda: SpeechEncoder(config).init(jax.random.PRNGKey(0), dummy)["params"])
