@@ -27,6 +27,7 @@ import yaml
 
 from speechft_jax.checkpoints import save_pretrained
 from speechft_jax.checkpoints.params_io import abstract_boxed_params
+from speechft_jax.checkpoints.state_dict_io import atomic_write_bytes
 from speechft_jax.config_loading import to_dict
 from speechft_jax.data import make_global_batch
 from speechft_jax.models.config import ConfigError
@@ -35,7 +36,7 @@ from speechft_jax.train import sharding as S
 from speechft_jax.train.checkpointing import RunCheckpoints, abstract_with_shardings
 from speechft_jax.train.config import TrainConfig
 from speechft_jax.train.metrics_log import MetricsLog
-from speechft_jax.train.optimizer import stable_finetuning_optimizer
+from speechft_jax.train.optimizer import encoder_start_step, stable_finetuning_optimizer
 from speechft_jax.train.schedules import stable_finetuning_schedule
 from speechft_jax.train.start_encoder import init_fn, start_encoder
 from speechft_jax.train.step import TrainState, encoder_params, init_train_state, make_loss_fn, make_train_step
@@ -93,9 +94,7 @@ def _prepare_output_dir(config: TrainConfig, is_writer: bool) -> Path:
                               f"choose another output_dir")
     if is_writer:
         out.mkdir(parents=True, exist_ok=True)
-        tmp = saved_path.with_suffix(".tmp")
-        tmp.write_text(yaml.safe_dump(resolved, sort_keys=False))
-        tmp.replace(saved_path)
+        atomic_write_bytes(saved_path, yaml.safe_dump(resolved, sort_keys=False).encode())
     return out
 
 
@@ -214,7 +213,7 @@ def train(config: TrainConfig, *, config_dir: Path | None = None, require_checkp
     early_dirs = [out / "early" / f"step_{s:06d}" for s in sorted(early) if s <= step]
     encoder_schedule = stable_finetuning_schedule(opt_cfg.encoder_lr, total, opt_cfg.warmup_fraction,
                                                   opt_cfg.hold_fraction)
-    encoder_start = int(round(opt_cfg.beta * total))
+    encoder_start = encoder_start_step(total, opt_cfg.beta)
     log = MetricsLog(out, total, step, every=config.logging.every_steps, tensorboard=config.logging.tensorboard,
                      progress_bar=config.logging.progress_bar, enabled=is_writer)
     if resumed_from is not None:
@@ -254,8 +253,6 @@ def train(config: TrainConfig, *, config_dir: Path | None = None, require_checkp
             td.loader.close()
     result = TrainResult(out, total, loss, encoder_dir, early_dirs, round(time.time() - started, 2), resumed_from)
     if is_writer:
-        tmp = out / (SUMMARY_NAME + ".tmp")
-        tmp.write_text(json.dumps(result.to_json(), indent=2) + "\n")
-        tmp.replace(out / SUMMARY_NAME)
+        atomic_write_bytes(out / SUMMARY_NAME, (json.dumps(result.to_json(), indent=2) + "\n").encode())
         print(f"done: {total} steps, final loss {loss:.4f}; encoder written to {encoder_dir}")
     return result

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import warnings
 from pathlib import Path
 
 from tqdm.auto import tqdm
+
+from speechft_jax.checkpoints.state_dict_io import atomic_write_bytes
 
 METRICS_NAME = "metrics.jsonl"
 
@@ -30,9 +31,7 @@ def _truncate_after(path: Path, step: int) -> None:
     if not path.is_file():
         return
     kept = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line)["step"] <= step]
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text("".join(line + "\n" for line in kept))
-    os.replace(tmp, path)
+    atomic_write_bytes(path, "".join(line + "\n" for line in kept).encode())
 
 
 class MetricsLog:
