@@ -35,8 +35,7 @@ def hubert_logits(head: dict, features, temperature: float = 0.1):
 
 
 def _mean_over(values, weights):
-    count = jnp.sum(weights)
-    return jnp.sum(values * weights) / jnp.maximum(count, 1.0), count
+    return jnp.sum(values * weights) / jnp.maximum(jnp.sum(weights), 1.0)
 
 
 def hubert_loss(head: dict, features, targets, frame_mask, mask_time_indices, *, masked_weight: float = 1.0,
@@ -52,8 +51,8 @@ def hubert_loss(head: dict, features, targets, frame_mask, mask_time_indices, *,
     valid = frame_mask.astype(bool)
     masked = (valid & mask_time_indices.astype(bool)).astype(jnp.float32)
     unmasked = (valid & ~mask_time_indices.astype(bool)).astype(jnp.float32)
-    masked_loss, _ = _mean_over(ce, masked)
-    unmasked_loss, _ = _mean_over(ce, unmasked)
-    accuracy, _ = _mean_over(correct, masked)
+    masked_loss = _mean_over(ce, masked)
+    unmasked_loss = _mean_over(ce, unmasked)
+    accuracy = _mean_over(correct, masked)
     loss = masked_weight * masked_loss + (unmasked_weight * unmasked_loss if unmasked_weight else 0.0)
     return loss, {"masked_loss": masked_loss, "masked_accuracy": accuracy, "unmasked_loss": unmasked_loss}
