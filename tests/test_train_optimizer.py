@@ -36,7 +36,7 @@ def _loss(params):
 
 def test_groups_name_cnn_encoder_and_head():
     groups = parameter_groups(_params())
-    assert groups["encoder"]["feature_extractor"]["conv"]["kernel"] == "cnn"
+    assert groups["encoder"]["feature_extractor"]["conv"]["kernel"] == "frozen"
     assert groups["encoder"]["encoder"]["layers_0"]["kernel"] == "encoder"
     assert groups["head"]["kernel"] == "head"
     with pytest.raises(ValueError, match="must be"):

@@ -22,6 +22,7 @@ import numpy as np
 
 from speechft_jax.checkpoints import fairseq_import, params_io, state_dict_io
 from speechft_jax.checkpoints.errors import CheckpointError
+from speechft_jax.checkpoints.pretraining_head import read_head, write_head
 from speechft_jax.models import EncoderConfig, SpeechEncoder
 from speechft_jax.models.config import ConfigError
 
@@ -90,6 +91,7 @@ def _load_dir(directory: Path, runtime: dict) -> PretrainedBundle:
         params, head = _read_flax_params(directory / FLAX_PARAMS_NAME, config)
         weights = FLAX_PARAMS_NAME
     else:
+        head = read_head(directory)
         state, weights = state_dict_io.read_model_dir(directory)
         params, ignored = params_io.state_dict_to_params(state, config, source=str(directory / weights))
         if ignored:
@@ -155,12 +157,15 @@ def _write_json(path: Path, obj: dict) -> None:
 def save_pretrained(bundle: PretrainedBundle, out_dir, params=None) -> Path:
     """Write `config.json` + `model.safetensors` that transformers' `AutoModel` loads.
 
-    `params` overrides the bundle's (e.g. merged weights). Each file is written atomically.
+    `params` overrides the bundle's (e.g. merged weights). A pre-training head goes beside the
+    model in `pretraining_head.safetensors` (transformers ignores it). Each file is written atomically.
     """
     out_dir = _ensure_dir(out_dir)
     params = bundle.params if params is None else params
     state = params_io.params_to_state_dict(params, bundle.config)
     state_dict_io.write_safetensors(out_dir / state_dict_io.SAFETENSORS_NAME, state)
+    if bundle.pretraining_head is not None:
+        write_head(out_dir, bundle.pretraining_head)
     if bundle.preprocessor:
         _write_json(out_dir / PREPROCESSOR_NAME, bundle.preprocessor)
     _write_json(out_dir / CONFIG_NAME, bundle.config.to_hf_dict())

@@ -14,11 +14,11 @@ import ast
 import re
 from pathlib import Path
 
-import jax.numpy as jnp
 import numpy as np
 
 from speechft_jax.checkpoints import params_io, safe_unpickle
 from speechft_jax.checkpoints.errors import CheckpointError
+from speechft_jax.checkpoints.pretraining_head import HEAD_KEYS, head_from_state
 from speechft_jax.models import EncoderConfig
 from speechft_jax.models.config import ConfigError
 
@@ -46,7 +46,6 @@ _RENAMES = [
     (r"^encoder\.layers\.(\d+)\.fc2\.(weight|bias)$", r"encoder.layers.\1.feed_forward.output_dense.\2"),
     (r"^encoder\.layers\.(\d+)\.final_layer_norm\.(weight|bias)$", r"encoder.layers.\1.final_layer_norm.\2"),
 ]
-_HEAD_KEYS = ("final_proj.weight", "final_proj.bias", "label_embs_concat")
 
 
 def parse_conv_layers(spec: str, source: str = "conv_feature_layers") -> list[tuple[int, int, int]]:
@@ -133,7 +132,7 @@ def rename_fairseq_keys(state: dict) -> tuple[dict, dict]:
     """fairseq HuBERT keys -> `(transformers keys for the encoder, pre-training head keys)`."""
     encoder, head = {}, {}
     for key, value in state.items():
-        if key in _HEAD_KEYS:
+        if key in HEAD_KEYS:
             head[key] = value
             continue
         for pattern, replacement in _RENAMES:
@@ -162,14 +161,5 @@ def load_fairseq_hubert(path, runtime: dict):
     if "masked_spec_embed" not in encoder_state:
         raise CheckpointError(f"{path}: mask_emb is missing")
     params, _ = params_io.state_dict_to_params(encoder_state, config, source=str(path))
-    head = None
-    if head_state:
-        missing = [k for k in _HEAD_KEYS if k not in head_state]
-        if missing:
-            raise CheckpointError(f"{path}: incomplete pre-training head, missing {', '.join(missing)}")
-        head = {
-            "final_proj": {"kernel": jnp.asarray(head_state["final_proj.weight"].T),
-                           "bias": jnp.asarray(head_state["final_proj.bias"])},
-            "label_embs_concat": jnp.asarray(head_state["label_embs_concat"]),
-        }
+    head = head_from_state(head_state, str(path)) if head_state else None
     return config, params, head

@@ -176,6 +176,37 @@ class AugmentConfig:
         return bool(self.speed_factors) or self.pitch_semitones > 0 or self.noise_snr_db is not None
 
 
+@dataclass(frozen=True)
+class ViewConfig:
+    """A second, perturbed view of each utterance (SCORE): speed factor drawn from
+    `speed_factors`, then a pitch shift drawn from `pitch_semitones`; with `random_order` the
+    original and the perturbed view swap places half of the time."""
+
+    speed_factors: tuple[float, ...] = SPEED_FACTORS
+    pitch_semitones: tuple[float, ...] = (-2.0, 2.0)
+    random_order: bool = True
+
+    def __post_init__(self):
+        if not self.speed_factors or any(f <= 0 for f in self.speed_factors):
+            raise ValueError(f"view speed factors must be positive, got {self.speed_factors}")
+
+    @property
+    def max_stretch(self) -> float:
+        return 1.0 / min(self.speed_factors)
+
+
+def make_views(audio: np.ndarray, config: ViewConfig, rng: np.random.Generator,
+               sample_rate: int = SAMPLE_RATE) -> tuple[np.ndarray, np.ndarray]:
+    """`(first, second)`: the original and its perturbed copy, in random order with `random_order`."""
+    view = speed_perturb(audio, float(rng.choice(np.asarray(config.speed_factors))), sample_rate)
+    if config.pitch_semitones:
+        view = pitch_shift(view, float(rng.choice(np.asarray(config.pitch_semitones))), sample_rate)
+    view = np.asarray(view, np.float32)
+    if config.random_order and rng.random() < 0.5:
+        return view, audio
+    return audio, view
+
+
 _noise_cache: dict[str, np.ndarray] = {}
 
 

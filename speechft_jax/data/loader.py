@@ -9,6 +9,10 @@ checkpoint). For multi-host runs every process plans the same global batches of
 `process_index * batch_size ...`), so all processes run the same bucket at each step;
 `make_global_batch` assembles the per-process slices into global `jax.Array`s.
 
+With `view` set (SCORE), every row also carries a second, perturbed view of the same utterance
+(`view_audio`, `view_audio_mask`; see `augment.make_views`), and buckets leave room for the
+slowest speed factor of that view.
+
 Training (`train=True`) shuffles, applies `augment` (speed factor drawn per utterance and epoch,
 pitch shift, noise; all seeded per utterance) and crops utterances longer than `max_length` at a
 random offset, unless the labels are sequences (CTC), where such utterances are left out of the
@@ -26,7 +30,7 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 
 from speechft_jax.data.audio import MIN_SAMPLES, check_waveform, normalize_waveform
-from speechft_jax.data.augment import AugmentConfig, augment_waveform, speed_perturb
+from speechft_jax.data.augment import AugmentConfig, ViewConfig, augment_waveform, make_views, speed_perturb
 from speechft_jax.data.batch import empty_batch, fill_row
 from speechft_jax.data.buckets import (
     FRAME_SAMPLES, BatchPlan, choose_bucket_lengths, padding_fraction, plan_batches,
@@ -58,6 +62,7 @@ class LoaderConfig:
     normalize: bool = False
     skip_bad: bool = False
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+    view: ViewConfig | None = None
     num_threads: int = 2
     prefetch_batches: int = 2
     length_multiple: int = FRAME_SAMPLES
@@ -152,10 +157,17 @@ class AudioLoader:
         """Whether training crops long utterances (else, with CTC labels, leaves them out)."""
         return self.config.train and not self._has_sequences
 
+    @property
+    def _stretch(self) -> float:
+        """How much longer than its source a row's audio can get (speed perturbation, a view)."""
+        cfg = self.config
+        stretch = cfg.augment.max_speed_stretch if cfg.train else 1.0
+        return stretch * (cfg.view.max_stretch if cfg.view is not None else 1.0)
+
     def _choose_buckets(self) -> None:
         cfg = self.config
         valid = self.lengths[self.lengths >= 0]
-        stretch = cfg.augment.max_speed_stretch if cfg.train else 1.0
+        stretch = self._stretch
         longest = int(np.ceil(valid.max() * stretch))
         self.max_length = cfg.max_length if cfg.train else None
         if cfg.bucket_lengths is not None:
@@ -193,6 +205,8 @@ class AudioLoader:
         if cfg.train and cfg.augment.speed_factors:
             factors = rng.choice(np.asarray(cfg.augment.speed_factors, np.float64), len(planned))
             planned = np.where(planned >= 0, np.round(planned / factors), -1).astype(np.int64)
+        if cfg.view is not None:  # room for the slowest view
+            planned = np.where(planned >= 0, np.ceil(planned * cfg.view.max_stretch), -1).astype(np.int64)
         if self.max_length is not None:
             if self.crops:
                 planned = np.minimum(planned, self.max_length)
@@ -251,7 +265,7 @@ class AudioLoader:
 
     # ----------------------------------------------------------------- loading
     def _load_row(self, epoch: int, index: int, factor: float, planned: int,
-                  bucket_length: int) -> np.ndarray:
+                  bucket_length: int):
         where = self.source.origin(index)
         try:
             audio = self.source.load(index)
@@ -272,6 +286,8 @@ class AudioLoader:
         limit = bucket_length
         if self.crops and self.max_length is not None:
             limit = min(limit, self.max_length)
+        if cfg.view is not None:  # crop the source so that its slowest view still fits
+            limit = int(limit / cfg.view.max_stretch)
         if len(audio) > limit:
             if self.crops:
                 start = int(rng.integers(0, len(audio) - limit + 1))
@@ -279,6 +295,11 @@ class AudioLoader:
             else:  # a rounding difference between metadata and decoded length
                 audio = audio[:limit]
         check_waveform(audio, where)
+        if cfg.view is not None:
+            first, second = make_views(audio, cfg.view, np.random.default_rng([cfg.seed, epoch, index, 1]))
+            second = second[:bucket_length]
+            check_waveform(second, where)
+            return tuple(normalize_waveform(a) if cfg.normalize else a for a in (first[:bucket_length], second))
         return normalize_waveform(audio) if cfg.normalize else audio
 
     def _local_rows(self, plan: BatchPlan) -> np.ndarray:
@@ -288,6 +309,9 @@ class AudioLoader:
     def _assemble(self, plan: BatchPlan, rows: list[cf.Future | None]) -> dict[str, np.ndarray]:
         batch = empty_batch(self.config.batch_size, plan.bucket_length, self.labels,
                             self.label_widths)
+        if self.config.view is not None:
+            batch["view_audio"] = np.zeros_like(batch["audio"])
+            batch["view_audio_mask"] = np.zeros_like(batch["audio_mask"])
         for r, (index, fut) in enumerate(zip(self._local_rows(plan), rows)):
             if fut is None:
                 continue
@@ -296,6 +320,10 @@ class AudioLoader:
             except DataError as err:
                 handle_bad(err, self.skipped)  # skipped: the row stays a masked filler row
                 continue
+            if isinstance(audio, tuple):
+                audio, view = audio
+                batch["view_audio"][r, :len(view)] = view
+                batch["view_audio_mask"][r, :len(view)] = 1
             fill_row(batch, r, int(index), audio, self.labels, self.encoded[index])
         return batch
 

@@ -1,10 +1,15 @@
-"""MFCC frames in numpy: features for the demo corpus's linear probe and for k-means targets.
+"""MFCC frames, in numpy or in JAX: features for the demo corpus's probes and HuBERT's k-means targets.
 
 `mfcc(audio)` gives `[frames, n_mfcc]` (or `[frames, 3 * n_mfcc]` with deltas) from a 16 kHz
 waveform: pre-emphasis, 25 ms Hamming windows, an HTK mel filterbank, log, DCT-II and liftering,
-like Kaldi's defaults. Frames are not centred: `1 + (samples - 400) // hop`, so at
+like Kaldi's defaults. Frames are not centred: `1 + (samples - window) // hop`, so at
 `frame_rate=50` (hop 320) there is exactly one frame per wav2vec2/HuBERT encoder frame, and at
 `frame_rate=100` two.
+
+`mfcc_batch(audio, lengths, xp=jnp)` is the same computation on a padded batch `[batch, samples]`
+with any window and hop (e.g. an encoder's receptive field and stride, so that frame t of the MFCC
+is frame t of the encoder); deltas repeat each row's last real frame, as `mfcc` repeats its last.
+Both run through one implementation, with `xp` = numpy or `jax.numpy`.
 """
 
 from __future__ import annotations
@@ -48,15 +53,59 @@ def _dct_matrix(n_mfcc: int, n_mels: int) -> np.ndarray:
     return basis.T  # [n_mels, n_mfcc]
 
 
-def delta(features: np.ndarray, width: int = 2) -> np.ndarray:
-    """Regression deltas over time of `[frames, dim]` (edges repeated), same shape."""
-    if len(features) == 0:
+def _frame_count(samples, window: int, hop: int, xp=np):
+    return xp.maximum(0, (xp.asarray(samples) - window) // hop + 1)
+
+
+def delta(features, width: int = 2, lengths=None, xp=np):
+    """Regression deltas over time of `[..., frames, dim]`; the frames past each row's
+    `lengths` (default: all frames are real) are replaced by its last real frame."""
+    frames = features.shape[-2]
+    if frames == 0:
         return features
-    padded = np.pad(features, ((width, width), (0, 0)), mode="edge")
-    n = len(features)
-    num = sum(k * (padded[width + k:width + k + n] - padded[width - k:width - k + n])
-              for k in range(1, width + 1))
+    last = (frames - 1) if lengths is None else xp.maximum(xp.asarray(lengths) - 1, 0)[..., None]
+    t = xp.arange(frames)
+
+    def shifted(k):
+        index = xp.clip(t + k, 0, last)
+        index = xp.broadcast_to(index, features.shape[:-1])[..., None]
+        return xp.take_along_axis(features, index, axis=-2)
+
+    num = sum(k * (shifted(k) - shifted(-k)) for k in range(1, width + 1))
     return num / (2 * sum(k * k for k in range(1, width + 1)))
+
+
+def mfcc_batch(audio, lengths=None, *, xp=None, sample_rate: int = SAMPLE_RATE, hop: int = 160,
+               window_samples: int = WINDOW_SAMPLES, n_mfcc: int = 13, n_mels: int = 23,
+               n_fft: int = 512, preemphasis: float = 0.97, lifter: float = 22.0, deltas: bool = False):
+    """MFCCs of a padded batch `[batch, samples]` -> `[batch, frames, n_mfcc (x3 with deltas)]`.
+
+    `lengths` `[batch]` are the real sample counts (for the deltas' edge); `xp` is numpy
+    (default) or `jax.numpy` (jit-friendly: all shapes are static).
+    """
+    xp = np if xp is None else xp
+    dtype = np.float64 if xp is np else np.float32
+    x = xp.asarray(audio, dtype)
+    count = int(_frame_count(x.shape[-1], window_samples, hop))
+    dim = n_mfcc * (3 if deltas else 1)
+    if count == 0:
+        return xp.zeros(x.shape[:-1] + (0, dim), np.float32)
+    index = hop * np.arange(count)[:, None] + np.arange(window_samples)[None, :]
+    frames = x[..., index]  # [batch, count, window]
+    frames = frames - frames.mean(axis=-1, keepdims=True)
+    frames = xp.concatenate([frames[..., :1] * (1 - preemphasis),
+                             frames[..., 1:] - preemphasis * frames[..., :-1]], axis=-1)
+    frames = frames * np.hamming(window_samples).astype(dtype)
+    power = xp.abs(xp.fft.rfft(frames, n=n_fft, axis=-1)) ** 2
+    mel = power @ mel_filterbank(n_mels, n_fft, sample_rate).T.astype(dtype)
+    ceps = xp.log(xp.maximum(mel, 1e-10)) @ _dct_matrix(n_mfcc, n_mels).astype(dtype)
+    if lifter:
+        ceps = ceps * (1.0 + (lifter / 2.0) * np.sin(np.pi * np.arange(n_mfcc) / lifter)).astype(dtype)
+    if deltas:
+        frame_lengths = None if lengths is None else _frame_count(lengths, window_samples, hop, xp)
+        d1 = delta(ceps, lengths=frame_lengths, xp=xp)
+        ceps = xp.concatenate([ceps, d1, delta(d1, lengths=frame_lengths, xp=xp)], axis=-1)
+    return ceps.astype(np.float32)
 
 
 def mfcc(audio: np.ndarray, *, sample_rate: int = SAMPLE_RATE, frame_rate: int = 100,
@@ -70,25 +119,6 @@ def mfcc(audio: np.ndarray, *, sample_rate: int = SAMPLE_RATE, frame_rate: int =
     """
     if sample_rate % frame_rate:
         raise ValueError(f"frame_rate {frame_rate} must divide sample_rate {sample_rate}")
-    hop = sample_rate // frame_rate
-    x = np.asarray(audio, np.float64)
-    count = 0 if len(x) < window_samples else 1 + (len(x) - window_samples) // hop
-    dim = n_mfcc * (3 if deltas else 1)
-    if count == 0:
-        return np.zeros((0, dim), np.float32)
-    frames = np.lib.stride_tricks.as_strided(
-        x, shape=(count, window_samples), strides=(x.strides[0] * hop, x.strides[0]),
-        writeable=False)
-    frames = frames - frames.mean(axis=1, keepdims=True)
-    frames = np.concatenate([frames[:, :1] * (1 - preemphasis),
-                             frames[:, 1:] - preemphasis * frames[:, :-1]], axis=1)
-    frames = frames * np.hamming(window_samples)
-    power = np.abs(np.fft.rfft(frames, n=n_fft, axis=1)) ** 2
-    mel = power @ mel_filterbank(n_mels, n_fft, sample_rate).T
-    ceps = np.log(np.maximum(mel, 1e-10)) @ _dct_matrix(n_mfcc, n_mels)
-    if lifter:
-        ceps *= 1.0 + (lifter / 2.0) * np.sin(np.pi * np.arange(n_mfcc) / lifter)
-    if deltas:
-        d1 = delta(ceps)
-        ceps = np.concatenate([ceps, d1, delta(d1)], axis=1)
-    return ceps.astype(np.float32)
+    return mfcc_batch(np.asarray(audio)[None], sample_rate=sample_rate, hop=sample_rate // frame_rate,
+                      window_samples=window_samples, n_mfcc=n_mfcc, n_mels=n_mels, n_fft=n_fft,
+                      preemphasis=preemphasis, lifter=lifter, deltas=deltas)[0]

@@ -45,7 +45,7 @@ class TransformerEncoder(nn.Module):
     config: EncoderConfig
 
     @nn.compact
-    def __call__(self, x, frame_mask, deterministic: bool = True):
+    def __call__(self, x, frame_mask, deterministic: bool = True, first_trained_layer: int = 0):
         cfg = self.config
         x = jnp.where(frame_mask[..., None], x, jnp.zeros((), x.dtype))  # padded frames enter as 0
         x = x + PositionalConvEmbedding(cfg, name="pos_conv_embed")(x)
@@ -56,6 +56,9 @@ class TransformerEncoder(nn.Module):
         layer_cls = nn.remat(EncoderLayer, static_argnums=(4,)) if cfg.remat else EncoderLayer
         states, position_bias = [x], None
         for i in range(cfg.num_hidden_layers):
+            if i == first_trained_layer and i > 0:  # nothing below this layer trains: no gradient
+                x = jax.lax.stop_gradient(x)
+                position_bias = None if position_bias is None else jax.lax.stop_gradient(position_bias)
             x, position_bias = layer_cls(cfg, i, name=f"layers_{i}")(x, frame_mask, position_bias, deterministic)
             states.append(x)
         last = norm(x) if cfg.do_stable_layer_norm else x
@@ -66,14 +69,16 @@ class SpeechEncoder(nn.Module):
     """Waveforms `[batch, samples]` -> `EncoderOutput`.
 
     Call with `train=True` for dropout and SpecAugment (rngs 'dropout' and 'mask'), and
-    `freeze_feature_extractor=True` to stop every gradient at the CNN output.
+    `freeze_feature_extractor=True` to stop every gradient at the CNN output;
+    `first_trained_layer=k` stops every gradient below transformer layer k (SCORE trains only the
+    top layers, so the backward pass stops there too).
     """
 
     config: EncoderConfig
 
     @nn.compact
     def __call__(self, waveforms, attention_mask=None, mask_time_indices=None, train: bool = False,
-                 freeze_feature_extractor: bool = False):
+                 freeze_feature_extractor: bool = False, first_trained_layer: int = 0):
         cfg = self.config
         cnn = FeatureExtractor(cfg, name="feature_extractor")(waveforms)
         if freeze_feature_extractor:
@@ -93,5 +98,5 @@ class SpeechEncoder(nn.Module):
         hidden, mask_time_indices = apply_spec_augment(
             cfg, hidden, frame_mask, masked_spec_embed, self.make_rng("mask") if needs_rng else None,
             mask_time_indices, train)
-        states, last = TransformerEncoder(cfg, name="encoder")(hidden, frame_mask, deterministic=not train)
+        states, last = TransformerEncoder(cfg, name="encoder")(hidden, frame_mask, not train, first_trained_layer)
         return EncoderOutput(states, last, cnn, frame_mask, mask_time_indices)

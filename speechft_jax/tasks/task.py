@@ -2,8 +2,11 @@
 
 Every task has the same API, pure and jit-friendly:
   init(rng, hidden_dim)                                        -> head params (unboxed)
+  train_loss(encode, head_params, frozen, batch, rng)          -> (loss scalar, metrics dict)
   loss(head_params, features, frame_mask, batch, rng, train)   -> (loss scalar, metrics dict)
   predict(head_params, features, frame_mask)                   -> logits (eval mode)
+`train_loss` is what the trainer calls: `encode(batch, rng)` runs the trainable encoder (train
+mode) and returns its `EncoderOutput`; self-supervised tasks (hubert_task.py) use the same entry.
 features are encoder outputs `[batch, frames, hidden]`, frame_mask bool `[batch, frames]`, and
 batch["example_mask"] bool `[batch]` marks real rows (False = filler row, contributes nothing).
 """
@@ -13,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
 import optax
 
@@ -31,6 +35,11 @@ class _HeadTask:
     def predict(self, head_params, features, frame_mask):
         """-> logits float32 (`[batch, frames, vocab]` for CTC, `[batch, classes]` for classification)."""
         return self.head.apply({"params": head_params}, features, frame_mask)
+
+    def train_loss(self, encode, head_params, frozen, batch, rng):
+        encoder_rng, head_rng = jax.random.split(rng)
+        out = encode(batch, encoder_rng)
+        return self.loss(head_params, out.last_hidden_state, out.frame_mask, batch, head_rng, True)
 
     def _train_logits(self, head_params, features, frame_mask, rng, train: bool):
         rngs = {"dropout": rng} if train and rng is not None else {}

@@ -6,7 +6,8 @@ file (see `config_loading`), so a typo, a wrong type or an out-of-range value is
 
     output_dir: runs/demo_pr          # where the run writes everything
     model:     the encoder to start from (a pre-trained directory / hub id, or a config for random init)
-    tasks:     one or more supervised tasks (several = multitask), each with its data and head
+    tasks:     one or more tasks (several = multitask), each with its data and head
+    objective: supervised, hubert (masked prediction; the `hubert` section) or score (SCORE; `score`)
     optimizer: steps, learning rates, beta (head-only warm-up fraction), clipping, accumulation
     finetune:  the method and baseline switches (frozen CNN, L2 toward theta_0, LoRA, early checkpoints)
     mesh / checkpoint / logging: devices, Orbax checkpoints, metrics
@@ -20,7 +21,9 @@ from typing import Any, Literal
 from speechft_jax.config_loading import load_config
 from speechft_jax.models.config import ConfigError
 
-CORPUS_TASKS = ("pr", "asr", "sid", "ks", "style")
+CORPUS_TASKS = ("pr", "asr", "sid", "ks", "style", "xl_cmn", "xl_es")
+CORPUS_AUDIO = "audio"  # every utterance of a split, no labels (self-supervised objectives)
+SELF_SUPERVISED_KINDS = ("hubert", "score")
 
 
 def _check(ok: bool, key: str, value, expected: str) -> None:
@@ -63,7 +66,9 @@ class DataConfig:
 
     type `corpus`: the synthetic corpus shipped with the project (`corpus` = preset, built on
       first use, or `corpus_dir` = an already built one) and its task `task` (pr, asr, sid, ks,
-      style), which fixes the label field and vocabulary;
+      style, or the cross-lingual phone tasks xl_cmn, xl_es), which fixes the label field and
+      vocabulary, or `audio` (every utterance of the split, without labels, for the
+      self-supervised objectives);
     type `manifest`: a JSONL/TSV manifest at `path` (optional `split` filter on its `split` field);
     type `hf`: a Hugging Face dataset (`path` = hub name or `save_to_disk` folder, `name` = its
       config, `split`);
@@ -91,24 +96,26 @@ class DataConfig:
 
     def validate(self):
         if self.type == "corpus":
-            _check(self.task in CORPUS_TASKS, "task", self.task, "one of " + ", ".join(CORPUS_TASKS))
+            tasks = CORPUS_TASKS + (CORPUS_AUDIO,)
+            _check(self.task in tasks, "task", self.task, "one of " + ", ".join(tasks))
         else:
             _check(bool(self.path), "path", self.path, f"a {self.type} path or name")
-            _check(bool(self.field), "field", self.field, "the name of the label column")
 
 
 @dataclass(frozen=True)
 class TaskConfig:
-    """One supervised task: its data, its head and its loss weight.
+    """One task: its data, its head and its loss weight.
 
     kind `ctc`: a CTC head (`head: linear` or `bilstm`, `lstm_units` x `lstm_layers` per
     direction) on the last layer; kind `classification`: project to `projection_dim`, mean-pool
-    over valid frames, linear. `batch_size` is global (over all processes and devices).
+    over valid frames, linear; kind `hubert`: HuBERT's masked prediction on unlabelled audio (the
+    run's `hubert` section says how); kind `score`: SCORE's correspondence loss between two views
+    (the `score` section). `batch_size` is global (over all processes and devices).
     `max_seconds` crops training utterances (classification) or leaves longer ones out (CTC).
     """
 
     name: str
-    kind: Literal["ctc", "classification"]
+    kind: Literal["ctc", "classification", "hubert", "score"]
     data: DataConfig
     head: Literal["linear", "bilstm"] = "linear"
     lstm_units: int = 256
@@ -134,6 +141,11 @@ class TaskConfig:
                "at least 0.1 (seconds) or null")
         if self.kind == "classification":
             _check(self.head == "linear", "head", self.head, "linear for a classification task")
+        if self.kind not in SELF_SUPERVISED_KINDS:
+            _check(self.data.task != CORPUS_AUDIO, "data.task", self.data.task,
+                   f"a labelled corpus task for a {self.kind} task")
+            _check(self.data.type == "corpus" or bool(self.data.field), "data.field", self.data.field,
+                   "the name of the label column")
 
 
 @dataclass(frozen=True)
@@ -213,6 +225,78 @@ class FinetuneConfig:
 
 
 @dataclass(frozen=True)
+class HubertConfig:
+    """HuBERT masked prediction (`objective: hubert`, tasks of `kind: hubert`).
+
+    `targets`: `pretrained_head` (argmax of the teacher's codeword logits: self-training, needs a
+    pre-training head, e.g. from a fairseq checkpoint), `kmeans_mfcc` (k-means of 39-dim MFCC
+    frames at the encoder's frame rate: iteration 1) or `kmeans_features` (k-means of the
+    teacher's hidden state `layer`: iteration 2). The teacher is `teacher` (an encoder directory)
+    or, by default, the run's starting encoder theta_0; targets are computed on the fly from the
+    same (augmented) audio the student sees. The k-means (`num_clusters`, fitted by scikit-learn's
+    MiniBatchKMeans on at most `kmeans_max_frames` frames of the training data) is saved in the
+    run directory as `kmeans.npz`. Masking: `mask_prob` x frames / `mask_length` spans, at least
+    `min_masks`. The loss is cross-entropy on masked frames plus `unmasked_weight` x on unmasked
+    ones, cosine logits over `temperature`. `final_dim`: the projection width of a new head.
+    """
+
+    targets: Literal["pretrained_head", "kmeans_mfcc", "kmeans_features"] = "kmeans_mfcc"
+    num_clusters: int = 100
+    layer: int | None = None
+    teacher: str | None = None
+    kmeans_max_frames: int = 200_000
+    final_dim: int = 256
+    mask_prob: float = 0.8
+    mask_length: int = 10
+    min_masks: int = 2
+    unmasked_weight: float = 0.0
+    temperature: float = 0.1
+
+    def validate(self):
+        _check(self.num_clusters >= 2, "num_clusters", self.num_clusters, "at least 2")
+        _check(self.kmeans_max_frames >= self.num_clusters, "kmeans_max_frames", self.kmeans_max_frames,
+               "at least num_clusters")
+        _check(self.final_dim >= 1, "final_dim", self.final_dim, "a positive integer")
+        _check(0.0 < self.mask_prob <= 1.0, "mask_prob", self.mask_prob, "a number in (0, 1]")
+        _check(self.mask_length >= 1, "mask_length", self.mask_length, "a positive integer")
+        _check(self.min_masks >= 0, "min_masks", self.min_masks, "a non-negative integer")
+        _check(self.unmasked_weight >= 0, "unmasked_weight", self.unmasked_weight, "a non-negative number")
+        _check(self.temperature > 0, "temperature", self.temperature, "a positive number")
+        if self.targets == "kmeans_features":
+            _check(self.layer is not None and self.layer >= 0, "layer", self.layer,
+                   "the hidden state to cluster (0 = CNN projection output, L = last layer)")
+        else:
+            _check(self.layer is None, "layer", self.layer, "null unless targets is kmeans_features")
+
+
+@dataclass(frozen=True)
+class ScoreConfig:
+    """SCORE correspondence fine-tuning (`objective: score`, a task of `kind: score`).
+
+    The top `trainable_layers` transformer layers train, everything else stays theta_0; a frozen
+    copy of theta_0 encodes the other view. Views: speed factor from `speed_factors`, then a
+    pitch shift from `pitch_semitones`, order random with `random_order`. One shared projection
+    to `projection_dim`, L2 normalisation, normalised soft-DTW with `gamma`.
+    """
+
+    trainable_layers: int = 2
+    projection_dim: int = 256
+    gamma: float = 0.1
+    speed_factors: tuple[float, ...] = (0.9, 1.0, 1.1)
+    pitch_semitones: tuple[float, ...] = (-2.0, 2.0)
+    random_order: bool = True
+
+    def validate(self):
+        _check(self.trainable_layers >= 1, "trainable_layers", self.trainable_layers, "a positive integer")
+        _check(self.projection_dim >= 1, "projection_dim", self.projection_dim, "a positive integer")
+        _check(self.gamma > 0, "gamma", self.gamma, "a positive number")
+        _check(len(self.speed_factors) > 0 and all(0.5 <= f <= 2.0 for f in self.speed_factors),
+               "speed_factors", list(self.speed_factors), "factors in [0.5, 2]")
+        _check(all(abs(p) <= 12 for p in self.pitch_semitones), "pitch_semitones", list(self.pitch_semitones),
+               "shifts within +-12 semitones")
+
+
+@dataclass(frozen=True)
 class MeshConfig:
     """Device mesh: `data` x `fsdp` must equal the device count; -1 on `data` takes the rest."""
 
@@ -256,7 +340,9 @@ class TrainConfig:
     output_dir: str
     model: ModelConfig
     tasks: tuple[TaskConfig, ...]
-    objective: Literal["supervised"] = "supervised"
+    objective: Literal["supervised", "hubert", "score"] = "supervised"
+    hubert: HubertConfig | None = None
+    score: ScoreConfig | None = None
     seed: int = 0
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
@@ -269,6 +355,32 @@ class TrainConfig:
         _check(len(self.tasks) > 0, "tasks", list(self.tasks), "at least one task")
         names = [t.name for t in self.tasks]
         _check(len(set(names)) == len(names), "tasks", names, "distinct task names")
+        kinds = [t.kind for t in self.tasks]
+        if self.objective == "supervised":
+            _check(not set(kinds) & set(SELF_SUPERVISED_KINDS), "objective", self.objective,
+                   "hubert or score when a task has that kind")
+        else:
+            _check(kinds.count(self.objective) == 1, "tasks", kinds,
+                   f"exactly one task of kind {self.objective} for objective {self.objective}")
+        for name in SELF_SUPERVISED_KINDS:
+            _check(getattr(self, name) is None or self.objective == name, name, "...",
+                   f"no {name} section unless objective is {name}")
+        if self.objective == "score":
+            _check(self.model.pretrained is not None, "model.pretrained", None,
+                   "a pre-trained encoder for objective score (it fine-tunes theta_0's top layers)")
+        if self.objective == "hubert" and self.model.pretrained is None:
+            _check(self.hubert is None or self.hubert.targets != "pretrained_head" or self.hubert.teacher is not None,
+                   "hubert.targets", "pretrained_head", "a pre-trained model or teacher with a pre-training head")
+
+    @property
+    def hubert_settings(self) -> HubertConfig:
+        """The `hubert` section, or its defaults."""
+        return self.hubert or HubertConfig()
+
+    @property
+    def score_settings(self) -> ScoreConfig:
+        """The `score` section, or its defaults."""
+        return self.score or ScoreConfig()
 
 
 def load_train_config(path, overrides=()) -> TrainConfig:

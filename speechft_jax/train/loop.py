@@ -40,6 +40,8 @@ from speechft_jax.train.optimizer import encoder_start_step, stable_finetuning_o
 from speechft_jax.train.schedules import stable_finetuning_schedule
 from speechft_jax.train.start_encoder import init_fn, start_encoder
 from speechft_jax.train.step import TrainState, encoder_params, init_train_state, make_loss_fn, make_train_step
+from speechft_jax.tasks.hubert_task import HubertTask
+from speechft_jax.train.self_supervised import attach_objectives, encoder_settings, trainable_layers, view_for
 from speechft_jax.train.task_data import build_task_data, save_labels
 
 CONFIG_NAME = "config.yaml"
@@ -121,7 +123,8 @@ def train(config: TrainConfig, *, config_dir: Path | None = None, require_checkp
     opt_cfg, ft = config.optimizer, config.finetune
 
     # ---------------------------------------------------------------- theta_0 and the mesh
-    bundle = start_encoder(config.model, config_dir, spec_augment=ft.spec_augment)
+    model_cfg, spec_augment = encoder_settings(config)
+    bundle = start_encoder(model_cfg, config_dir, spec_augment=spec_augment)
     enc_config = bundle.config
     mesh = S.build_mesh(config.mesh.data, config.mesh.fsdp)
     rules = S.TRAIN_RULES
@@ -141,24 +144,31 @@ def train(config: TrainConfig, *, config_dir: Path | None = None, require_checkp
             raise ConfigError(f"tasks.{task.name}.batch_size={task.batch_size}, expected a multiple of "
                               f"mesh.data x mesh.fsdp = {data_parallel}")
     task_data = [build_task_data(t, seed=config.seed, normalize=bool(bundle.preprocessor.get("do_normalize")),
-                                 process_index=jax.process_index(), process_count=jax.process_count())
+                                 process_index=jax.process_index(), process_count=jax.process_count(),
+                                 view=view_for(config))
                  for t in config.tasks]
+    frozen = attach_objectives(config, bundle, theta_0, task_data, out=out, mesh=mesh, config_dir=config_dir,
+                               is_writer=is_writer)
     tasks = [td.task for td in task_data]
     if is_writer:
         for td in task_data:
-            save_labels(td, out / "labels")
+            if td.labels is not None:
+                save_labels(td, out / "labels")
 
     # ---------------------------------------------------------------- optimizer and state
+    trained_layers = trainable_layers(config, enc_config.num_hidden_layers)
     optimizer = stable_finetuning_optimizer(
         opt_cfg.steps, encoder_lr=opt_cfg.encoder_lr, head_lr=opt_cfg.head_lr, beta=opt_cfg.beta,
         clip_norm=opt_cfg.clip_norm, weight_decay=opt_cfg.weight_decay, freeze_cnn=ft.freeze_cnn,
-        warmup_fraction=opt_cfg.warmup_fraction, hold_fraction=opt_cfg.hold_fraction)
+        warmup_fraction=opt_cfg.warmup_fraction, hold_fraction=opt_cfg.hold_fraction,
+        trainable_layers=trained_layers)
     if opt_cfg.grad_accum > 1:
         optimizer = optax.MultiSteps(optimizer, every_k_schedule=opt_cfg.grad_accum)
     lora = ft.lora
     needs_theta_0 = lora is not None or ft.l2_to_pretrained > 0
-    frozen = {"theta_0": theta_0} if needs_theta_0 else {}
-    frozen_shardings = {"theta_0": enc_shardings} if needs_theta_0 else {}
+    if needs_theta_0:
+        frozen["theta_0"] = theta_0
+    frozen_shardings = jax.tree_util.tree_map(lambda x: x.sharding, frozen)
 
     def init_state(encoder, rng):
         heads = {t.name: t.init(jax.random.fold_in(rng, i), enc_config.hidden_size) for i, t in enumerate(tasks)}
@@ -185,14 +195,14 @@ def train(config: TrainConfig, *, config_dir: Path | None = None, require_checkp
             td.loader.set_state(loader_states[td.config.name])
     else:
         state = jax.jit(init_state, out_shardings=state_shardings)(theta_0, init_rng)
-    if not needs_theta_0:
-        del theta_0  # the trained copy lives in the state
+    del theta_0  # the trained copy lives in the state (and `frozen` keeps what is still needed)
     if is_writer:
         (out / SHARDING_NAME).write_text(json.dumps(S.describe_sharding(state.params, mesh), indent=2) + "\n")
 
     # ---------------------------------------------------------------- the step
     loss_fn = make_loss_fn(bundle.module, tasks, [t.weight for t in config.tasks], freeze_cnn=ft.freeze_cnn,
-                           l2_to_pretrained=ft.l2_to_pretrained, lora=lora)
+                           l2_to_pretrained=ft.l2_to_pretrained, lora=lora,
+                           first_trained_layer=trained_layers[0] if trained_layers else 0)
     batch_shardings = {t.name: S.batch_sharding(mesh) for t in config.tasks}
     train_step = jax.jit(make_train_step(loss_fn, optimizer, config.seed),
                          in_shardings=(state_shardings, frozen_shardings, batch_shardings),
@@ -200,10 +210,13 @@ def train(config: TrainConfig, *, config_dir: Path | None = None, require_checkp
     merged_encoder = jax.jit(lambda params, frozen: encoder_params(params, frozen, lora),
                              out_shardings=enc_shardings)
 
+    hubert_tasks = [t.name for t in tasks if isinstance(t, HubertTask)]
+
     def export(params, directory: Path) -> Path:
         host = _to_host(merged_encoder(params, frozen))
+        head = _to_host(params["head"][hubert_tasks[0]]) if hubert_tasks else bundle.pretraining_head
         if is_writer:
-            save_pretrained(bundle, directory, params=host)
+            save_pretrained(bundle.replace(pretraining_head=head), directory, params=host)
         return directory
 
     # ---------------------------------------------------------------- the loop

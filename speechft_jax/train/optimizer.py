@@ -1,8 +1,10 @@
 """The fine-tuning optimizer: one `optax.partition` over `{"encoder": ..., "head": ...}`.
 
 Groups, by parameter path:
-  cnn      the encoder's CNN feature extractor: `optax.set_to_zero()` (no update, no state);
-           with `freeze_cnn=False` (full fine-tuning) it joins the encoder group;
+  frozen   the encoder's CNN feature extractor: `optax.set_to_zero()` (no update, no state);
+           with `freeze_cnn=False` (full fine-tuning) it joins the encoder group; with
+           `trainable_layers` (SCORE: the top K transformer layers) everything outside those
+           layers is frozen;
   encoder  the rest of the encoder (or, in a LoRA run, the adapters under `"lora"`): its own
            learning rate, frozen (zero update, state untouched) for the first `beta` fraction of
            steps — Speech-FT's head-only warm-up;
@@ -20,11 +22,11 @@ import optax
 
 from speechft_jax.train.schedules import stable_finetuning_schedule
 
-CNN, ENCODER, HEAD = "cnn", "encoder", "head"
+FROZEN, ENCODER, HEAD = "frozen", "encoder", "head"
 
 
-def parameter_groups(params, freeze_cnn: bool = True) -> dict:
-    """A tree like `params` whose leaves name each parameter's group (cnn / encoder / head).
+def parameter_groups(params, freeze_cnn: bool = True, trainable_layers: tuple[int, ...] | None = None) -> dict:
+    """A tree like `params` whose leaves name each parameter's group (frozen / encoder / head).
 
     `params` is `{"encoder": ..., "head": ...}` or, for LoRA, `{"lora": ..., "head": ...}`.
     """
@@ -32,9 +34,13 @@ def parameter_groups(params, freeze_cnn: bool = True) -> dict:
         raise ValueError("training parameters must be {'encoder': ..., 'head': ...} or "
                          f"{{'lora': ..., 'head': ...}}, got keys {sorted(params)}")
 
+    trained = None if trainable_layers is None else {f"layers_{i}" for i in trainable_layers}
+
     def encoder_label(path, _):
-        in_cnn = path and getattr(path[0], "key", None) == "feature_extractor"
-        return CNN if in_cnn and freeze_cnn else ENCODER
+        keys = [getattr(k, "key", None) for k in path]
+        if trained is not None:
+            return ENCODER if keys[:1] == ["encoder"] and len(keys) > 1 and keys[1] in trained else FROZEN
+        return FROZEN if keys[:1] == ["feature_extractor"] and freeze_cnn else ENCODER
 
     groups = {"head": jax.tree_util.tree_map(lambda _: HEAD, params["head"])}
     if "encoder" in params:
@@ -108,8 +114,8 @@ def _adam_direction(weight_decay: float) -> optax.GradientTransformation:
 def stable_finetuning_optimizer(total_steps: int, encoder_lr: float = 1e-4, head_lr: float = 1e-4,
                                 beta: float = 0.1, clip_norm: float | None = 1.0,
                                 weight_decay: float = 0.0, freeze_cnn: bool = True,
-                                warmup_fraction: float = 0.1,
-                                hold_fraction: float = 0.4) -> optax.GradientTransformation:
+                                warmup_fraction: float = 0.1, hold_fraction: float = 0.4,
+                                trainable_layers: tuple[int, ...] | None = None) -> optax.GradientTransformation:
     """Adam(W) with the stable fine-tuning schedule, the CNN frozen, and the encoder trained only
     after the first `beta` fraction of `total_steps` (beta = 0: all but the CNN from the start).
 
@@ -124,6 +130,6 @@ def stable_finetuning_optimizer(total_steps: int, encoder_lr: float = 1e-4, head
     encoder = optax.chain(frozen_until(_adam_direction(weight_decay), start),
                           optax.scale_by_learning_rate(schedule(encoder_lr)))
     head = optax.chain(_adam_direction(weight_decay), optax.scale_by_learning_rate(schedule(head_lr)))
-    partition = optax.partition({CNN: optax.set_to_zero(), ENCODER: encoder, HEAD: head},
-                                lambda params: parameter_groups(params, freeze_cnn))
+    partition = optax.partition({FROZEN: optax.set_to_zero(), ENCODER: encoder, HEAD: head},
+                                lambda params: parameter_groups(params, freeze_cnn, trainable_layers))
     return optax.chain(clip_by_global_norm(clip_norm), partition) if clip_norm else partition

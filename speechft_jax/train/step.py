@@ -2,8 +2,9 @@
 
 Trainable parameters are `{"encoder": ..., "head": {task: ...}}`, or for LoRA
 `{"lora": adapters, "head": {task: ...}}` with the base encoder passed in `frozen["theta_0"]`.
-`frozen["theta_0"]` (the pre-trained encoder) is also the anchor of the L2 baseline. Each step
-runs the encoder once per task batch (multitask: one batch from each task), sums the weighted
+`frozen["theta_0"]` (the pre-trained encoder) is also the anchor of the L2 baseline; `frozen`
+also carries what self-supervised targets read (a teacher, k-means centroids). Each step runs
+every task's `train_loss` on its batch (multitask: one batch from each task), sums the weighted
 task losses, and applies one optimizer update (or accumulates, under `optax.MultiSteps`).
 """
 
@@ -44,21 +45,25 @@ def encoder_params(params, frozen, lora=None):
 
 
 def make_loss_fn(module: SpeechEncoder, tasks: Sequence, weights: Sequence[float], *,
-                 freeze_cnn: bool = True, l2_to_pretrained: float = 0.0, lora=None) -> Callable:
-    """`loss_fn(params, frozen, batches, rng) -> (loss, metrics)`; `batches[task.name]` is a batch dict."""
+                 freeze_cnn: bool = True, l2_to_pretrained: float = 0.0, lora=None,
+                 first_trained_layer: int = 0) -> Callable:
+    """`loss_fn(params, frozen, batches, rng) -> (loss, metrics)`; `batches[task.name]` is a batch dict.
+    `first_trained_layer` > 0 stops the backward pass below that transformer layer (SCORE)."""
 
     def loss_fn(params, frozen, batches, rng):
         encoder = encoder_params(params, frozen, lora)
         total = jnp.zeros((), jnp.float32)
         metrics = {}
+
+        def encode(batch, rng):
+            mask_rng, dropout_rng = jax.random.split(rng)
+            return module.apply({"params": encoder}, batch["audio"], batch["audio_mask"], train=True,
+                                freeze_feature_extractor=freeze_cnn, first_trained_layer=first_trained_layer,
+                                rngs={"mask": mask_rng, "dropout": dropout_rng})
+
         for i, (task, weight) in enumerate(zip(tasks, weights)):
-            batch = batches[task.name]
-            mask_rng, dropout_rng, head_rng = jax.random.split(jax.random.fold_in(rng, i), 3)
-            out = module.apply({"params": encoder}, batch["audio"], batch["audio_mask"], train=True,
-                               freeze_feature_extractor=freeze_cnn,
-                               rngs={"mask": mask_rng, "dropout": dropout_rng})
-            loss, task_metrics = task.loss(params["head"][task.name], out.last_hidden_state,
-                                           out.frame_mask, batch, head_rng, True)
+            loss, task_metrics = task.train_loss(encode, params["head"][task.name], frozen, batches[task.name],
+                                                 jax.random.fold_in(rng, i))
             total = total + weight * loss
             metrics.update({f"{task.name}/{k}": v for k, v in task_metrics.items()})
         if l2_to_pretrained > 0:

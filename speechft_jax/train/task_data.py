@@ -19,10 +19,11 @@ from speechft_jax.data import (
     LoaderConfig, SequenceLabels, Vocabulary,
 )
 from speechft_jax.data.audio import SAMPLE_RATE
+from speechft_jax.data.augment import ViewConfig
 from speechft_jax.data.lexicon import PhoneticSource, read_lexicon
 from speechft_jax.models.config import ConfigError
 from speechft_jax.tasks import ClassificationTask, CTCTask
-from speechft_jax.train.config import DataConfig, TaskConfig
+from speechft_jax.train.config import CORPUS_AUDIO, SELF_SUPERVISED_KINDS, DataConfig, TaskConfig
 
 
 @dataclass
@@ -31,17 +32,18 @@ class TaskData:
 
     config: TaskConfig
     loader: AudioLoader
-    task: Any
-    labels: Any  # Vocabulary or ClassLabels
+    task: Any  # None for a self-supervised task until the loop builds it (it needs theta_0)
+    labels: Any  # Vocabulary or ClassLabels; None without labels
 
 
 def _source(data: DataConfig):
     if data.type == "corpus":
-        from speechft_jax.data.synth import corpus_task, ensure_corpus
+        from speechft_jax.data.synth import corpus_audio, corpus_task, ensure_corpus
 
         root = data.corpus_dir or ensure_corpus(data.corpus)
-        source, spec = corpus_task(root, data.task, data.split)
-        return source, spec
+        if data.task == CORPUS_AUDIO:
+            return corpus_audio(root, data.split), None
+        return corpus_task(root, data.task, data.split)
     if data.type == "manifest":
         source = FileSource.from_manifest(data.path)
         if any("split" in e.fields for e in source.examples):
@@ -87,22 +89,26 @@ def _label_spec(task: TaskConfig, source, where: str):
 
 
 def build_task_data(task: TaskConfig, *, seed: int, normalize: bool, process_index: int,
-                    process_count: int) -> TaskData:
-    """The loader and task object of one configured task (see the module docstring)."""
+                    process_count: int, view: ViewConfig | None = None) -> TaskData:
+    """The loader and task object of one configured task (see the module docstring); `view`
+    gives every row a second, perturbed view (a `score` task)."""
     where = f"tasks.{task.name}"
     if task.batch_size % process_count:
         raise ConfigError(f"{where}.batch_size={task.batch_size}, expected a multiple of the "
                           f"process count {process_count}")
     source, spec = _source(task.data)
-    if task.data.lexicon:
+    self_supervised = task.kind in SELF_SUPERVISED_KINDS
+    if self_supervised:
+        spec = None
+    elif task.data.lexicon:
         if task.kind != "ctc" or spec is not None:
             raise ConfigError(f"{where}.data.lexicon: only for a ctc task on a manifest, hf or tfds source")
         source = PhoneticSource(source, read_lexicon(task.data.lexicon), text_field=task.data.field)
         task = dataclasses.replace(task, data=dataclasses.replace(task.data, field="phones", vocab_kind="phone"))
-    if spec is None:
+    if spec is None and not self_supervised:
         spec = _label_spec(task, source, where)
     expected = SequenceLabels if task.kind == "ctc" else ClassLabel
-    if not isinstance(spec, expected):
+    if not self_supervised and not isinstance(spec, expected):
         raise ConfigError(f"{where}.kind={task.kind!r}, but corpus task {task.data.task!r} has "
                           f"{'class' if expected is SequenceLabels else 'sequence'} labels")
     loader_config = LoaderConfig(
@@ -111,9 +117,12 @@ def build_task_data(task: TaskConfig, *, seed: int, normalize: bool, process_ind
         max_length=None if task.max_seconds is None else int(task.max_seconds * SAMPLE_RATE),
         train=True, seed=seed, normalize=normalize, drop_remainder=True,
         augment=AugmentConfig(speed_factors=SPEED_FACTORS if task.speed_perturb else ()),
+        view=view if task.kind == "score" else None,
     )
-    loader = AudioLoader(source, [spec], loader_config, process_index=process_index,
+    loader = AudioLoader(source, [] if spec is None else [spec], loader_config, process_index=process_index,
                          process_count=process_count)
+    if self_supervised:
+        return TaskData(task, loader, None, None)
     if task.kind == "ctc":
         vocab = spec.vocab
         task_obj = CTCTask(task.name, vocab_size=vocab.size, blank_id=vocab.blank_id,

@@ -37,3 +37,17 @@ def corpus_task(root: str | os.PathLike, task: str, split: str, *,
     if len(source) == 0:
         raise DataError(str(Path(root) / TASKS[task]["manifest"]), f"has no {split!r} utterances")
     return source, label
+
+
+def corpus_audio(root: str | os.PathLike, split: str) -> FileSource:
+    """Every distinct utterance of `split` over all tasks' manifests, without labels (for
+    self-supervised objectives)."""
+    examples, seen = [], set()
+    for task in sorted(TASKS):
+        for example in FileSource.from_manifest(Path(root) / TASKS[task]["manifest"], split=split).examples:
+            if str(example.path) not in seen:
+                seen.add(str(example.path))
+                examples.append(example)
+    if not examples:
+        raise DataError(str(root), f"has no {split!r} utterances")
+    return FileSource(examples)
