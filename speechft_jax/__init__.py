@@ -5,12 +5,16 @@ The public API:
   extract_features(bundle, waveforms, attention_mask=None, params=None)
                                      -> (hidden_states [L+1, B, T, D], frame_mask [B, T])
   save_pretrained(bundle, out_dir, params=None)  -> a transformers model directory
+  interpolate(theta_0, theta_ft, alpha)          -> (1 - alpha) theta_0 + alpha theta_ft
+  merge_task_vectors(theta_0, [theta_1, ...], alpha, weights=None)
 """
 
 from speechft_jax.checkpoints import (CheckpointError, PretrainedBundle, extract_features, init_encoder,
                                       load_pretrained, save_flax, save_pretrained)
+from speechft_jax.merge import MergeError, interpolate, merge_task_vectors
 from speechft_jax.models import ConfigError, EncoderConfig, SpeechEncoder
 
 __version__ = "0.1.0"
-__all__ = ["CheckpointError", "ConfigError", "EncoderConfig", "PretrainedBundle", "SpeechEncoder",
-           "extract_features", "init_encoder", "load_pretrained", "save_flax", "save_pretrained"]
+__all__ = ["CheckpointError", "ConfigError", "EncoderConfig", "MergeError", "PretrainedBundle", "SpeechEncoder",
+           "extract_features", "init_encoder", "interpolate", "load_pretrained", "merge_task_vectors", "save_flax",
+           "save_pretrained"]

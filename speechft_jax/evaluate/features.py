@@ -1,0 +1,108 @@
+"""Frozen-encoder features for SUPERB-style probing, computed once per utterance and cached.
+
+`extract_feature_set(bundle, source, label_spec)` runs the encoder (eval mode, jitted, a few
+padded length buckets) over every utterance of a source and keeps, per utterance, all L+1
+hidden states over its valid frames (float16 `[L+1, frames, hidden]`) and its encoded label.
+`cached_feature_set(cache_dir, key, make)` stores a `FeatureSet` as an `.npz` (no pickle) and
+reads it back, so a probe trained for many epochs (and a learning-rate grid) costs one encoder
+pass per utterance.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import io
+from pathlib import Path
+
+import jax
+import numpy as np
+from tqdm.auto import tqdm
+
+from speechft_jax.checkpoints.state_dict_io import atomic_write_bytes
+from speechft_jax.data import AudioLoader, LoaderConfig
+from speechft_jax.data.labels import SequenceLabels
+
+
+@dataclasses.dataclass
+class FeatureSet:
+    """Per-utterance features `[L+1, frames, hidden]` (float16) and labels (an int or an int array)."""
+
+    features: list
+    labels: list
+
+    def __len__(self) -> int:
+        return len(self.features)
+
+    @property
+    def num_states(self) -> int:
+        return int(self.features[0].shape[0])
+
+    @property
+    def hidden(self) -> int:
+        return int(self.features[0].shape[-1])
+
+
+def extract_feature_set(bundle, source, label_spec, *, params=None, batch_size: int = 8,
+                        desc: str = "features") -> FeatureSet:
+    """All hidden states of every utterance of `source` (in source order) and its label."""
+    from speechft_jax.checkpoints import extract_features
+
+    loader = AudioLoader(source, [label_spec], LoaderConfig(
+        batch_size=batch_size, num_buckets=4, train=False, repeat=False,
+        normalize=bool(bundle.preprocessor.get("do_normalize"))), process_index=0, process_count=1)
+    features: list = [None] * len(source)
+    labels: list = [None] * len(source)
+    sequence = isinstance(label_spec, SequenceLabels)
+    try:
+        for batch in tqdm(loader, total=loader.num_batches(), desc=desc, unit="batch", leave=False):
+            states, frame_mask = jax.device_get(extract_features(bundle, batch["audio"], batch["audio_mask"], params))
+            for row in np.flatnonzero(batch["example_mask"]):
+                index, frames = int(batch["example_index"][row]), int(frame_mask[row].sum())
+                features[index] = states[:, row, :frames].astype(np.float16)
+                if sequence:
+                    labels[index] = batch[label_spec.key][row, :batch[label_spec.lengths_key][row]].copy()
+                else:
+                    labels[index] = int(batch[label_spec.key][row])
+    finally:
+        loader.close()
+    keep = [i for i, f in enumerate(features) if f is not None]
+    return FeatureSet([features[i] for i in keep], [labels[i] for i in keep])
+
+
+def params_fingerprint(params) -> str:
+    """A short hash of a parameter tree's bytes (cache keys change when the weights do)."""
+    digest = hashlib.sha1()
+    for path, leaf in sorted(jax.tree_util.tree_leaves_with_path(jax.device_get(params)), key=lambda kv: str(kv[0])):
+        digest.update(str(path).encode())
+        digest.update(np.ascontiguousarray(leaf).tobytes())
+    return digest.hexdigest()[:16]
+
+
+def save_feature_set(path: Path, data: FeatureSet) -> None:
+    arrays = {f"f{i}": f for i, f in enumerate(data.features)}
+    arrays.update({f"l{i}": np.asarray(label) for i, label in enumerate(data.labels)})
+    buffer = io.BytesIO()
+    np.savez(buffer, count=np.array(len(data)), **arrays)
+    atomic_write_bytes(Path(path), buffer.getvalue())
+
+
+def load_feature_set(path: Path) -> FeatureSet:
+    with np.load(path, allow_pickle=False) as z:
+        count = int(z["count"])
+        labels = [z[f"l{i}"] for i in range(count)]
+        return FeatureSet([z[f"f{i}"] for i in range(count)],
+                          [int(label) if label.ndim == 0 else label for label in labels])
+
+
+def cached_feature_set(cache_dir: Path | None, key: str, make) -> FeatureSet:
+    """`make()` once per `key`: read from `cache_dir/key.npz` when present, else compute and store."""
+    if cache_dir is None:
+        return make()
+    path = Path(cache_dir) / f"{key}.npz"
+    if path.is_file():
+        return load_feature_set(path)
+    data = make()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_feature_set(path, data)
+    return data

@@ -1,0 +1,51 @@
+"""SUPERB-style evaluation of one encoder on the demo corpus's tasks: features once, probes per task.
+
+`evaluate_encoder(bundle, tasks, ...)` extracts (or reads from the cache) every split's features
+of each task, trains a `WeightedSumProbe` per task over a learning-rate grid (picked on dev,
+reported on test) and returns `{task: ProbeResult}`. Phone recognition and ASR are CTC probes
+(PER / CER-or-WER as `error_rate`), speaker, keyword and style are utterance classifiers
+(accuracy).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+from speechft_jax.data.labels import SequenceLabels
+from speechft_jax.evaluate.features import cached_feature_set, extract_feature_set, params_fingerprint
+from speechft_jax.evaluate.probe import ProbeResult, ProbeSpec, train_probe
+
+EVAL_TASKS = ("pr", "asr", "sid", "ks", "style")
+# SUPERB's downstream models, scaled to the demo corpus: linear CTC for phones, BiLSTM CTC for text
+PROBE_HEADS = {"pr": "linear", "asr": "bilstm"}
+
+
+def probe_spec(task: str, label_spec) -> ProbeSpec:
+    if isinstance(label_spec, SequenceLabels):
+        vocab = label_spec.vocab
+        return ProbeSpec(task, "ctc", vocab.size, vocab.blank_id, head=PROBE_HEADS.get(task, "linear"))
+    return ProbeSpec(task, "classification", len(label_spec.classes))
+
+
+def evaluate_encoder(bundle, tasks: Sequence[str], *, corpus_root: Path, params=None, steps: int = 1000,
+                     learning_rates: Sequence[float] = (1e-4, 1e-3, 1e-2), batch_size: int = 16,
+                     cache_dir: Path | None = None, seed: int = 0, progress: bool = True) -> dict[str, ProbeResult]:
+    """`{task: ProbeResult}` for the encoder `bundle` (or `params` in its shape); see the module docstring."""
+    from speechft_jax.data.synth import corpus_task
+
+    fingerprint = params_fingerprint(bundle.params if params is None else params) if cache_dir else ""
+    results = {}
+    for task in tasks:
+        if task not in EVAL_TASKS:
+            raise ValueError(f"task {task!r}: expected one of {', '.join(EVAL_TASKS)}")
+        splits = {}
+        for split in ("train", "dev", "test"):
+            source, label_spec = corpus_task(corpus_root, task, split)
+            splits[split] = cached_feature_set(
+                cache_dir, f"{fingerprint}-{task}-{split}",
+                lambda: extract_feature_set(bundle, source, label_spec, params=params, desc=f"{task} {split} features"))
+        results[task] = train_probe(probe_spec(task, label_spec), splits["train"], splits["dev"], splits["test"],
+                                    learning_rates=learning_rates, steps=steps, batch_size=batch_size, seed=seed,
+                                    progress=progress)
+    return results

@@ -1,0 +1,90 @@
+"""Speech-FT's merge: interpolation, task vectors, pre-training-only parameters, the CLI."""
+
+from __future__ import annotations
+
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import speechft_jax as sj
+from speechft_jax.merge import MergeError
+from speechft_jax.merge.__main__ import main as merge_main
+
+
+def _tree(seed, dtype=np.float32):
+    r = np.random.default_rng(seed)
+    return {"encoder": {"layers_0": {"kernel": r.normal(size=(4, 3)).astype(dtype), "bias": r.normal(size=3).astype(dtype)}},
+            "final_proj": {"kernel": r.normal(size=(3, 2)).astype(dtype)},
+            "label_embs_concat": r.normal(size=(5, 2)).astype(dtype)}
+
+
+def test_interpolate_is_exact_at_the_ends_and_matches_numpy_between():
+    a, b = _tree(0), _tree(1)
+    at0, at1, mid = (jax.device_get(sj.interpolate(a, b, alpha)) for alpha in (0.0, 1.0, 0.25))
+    for x, y in zip(jax.tree_util.tree_leaves(at0), jax.tree_util.tree_leaves(a)):
+        np.testing.assert_array_equal(x, y)
+    np.testing.assert_array_equal(at1["encoder"]["layers_0"]["kernel"], b["encoder"]["layers_0"]["kernel"])
+    expected = 0.75 * a["encoder"]["layers_0"]["kernel"] + 0.25 * b["encoder"]["layers_0"]["kernel"]
+    np.testing.assert_allclose(mid["encoder"]["layers_0"]["kernel"], expected, rtol=1e-6)
+
+
+def test_pretraining_only_parameters_keep_theta_0():
+    a, b = _tree(0), _tree(1)
+    merged = jax.device_get(sj.interpolate(a, b, 1.0))
+    np.testing.assert_array_equal(merged["final_proj"]["kernel"], a["final_proj"]["kernel"])
+    np.testing.assert_array_equal(merged["label_embs_concat"], a["label_embs_concat"])
+
+
+def test_task_vectors_average_and_weight():
+    a, b, c = _tree(0), _tree(1), _tree(2)
+    k = lambda t: t["encoder"]["layers_0"]["kernel"]
+    merged = jax.device_get(sj.merge_task_vectors(a, [b, c], 0.5))
+    np.testing.assert_allclose(k(merged), k(a) + 0.5 * ((k(b) - k(a)) + (k(c) - k(a))) / 2, rtol=1e-6, atol=1e-6)
+    weighted = jax.device_get(sj.merge_task_vectors(a, [b, c], 1.0, weights=[1.0, 0.0]))
+    np.testing.assert_allclose(k(weighted), k(b), rtol=1e-6, atol=1e-6)
+
+
+def test_alpha_can_be_traced():
+    a, b = _tree(0), _tree(1)
+    sweep = jax.jit(jax.vmap(lambda alpha: sj.interpolate(a, b, alpha)))(jnp.array([0.0, 0.5, 1.0]))
+    np.testing.assert_array_equal(np.asarray(sweep["encoder"]["layers_0"]["bias"][2]), b["encoder"]["layers_0"]["bias"])
+
+
+def test_mismatches_name_the_path():
+    a, b = _tree(0), _tree(1)
+    b["encoder"]["layers_0"]["kernel"] = np.zeros((4, 4), np.float32)
+    with pytest.raises(MergeError, match="encoder/layers_0/kernel: shape"):
+        sj.interpolate(a, b, 0.5)
+    del b["encoder"]["layers_0"]["kernel"]
+    with pytest.raises(MergeError, match="encoder/layers_0/kernel: in the pre-trained"):
+        sj.interpolate(a, b, 0.5)
+
+
+def test_merge_cli_writes_a_transformers_directory(tmp_path, capsys):
+    from conftest import TRAIN_MODEL_CONFIG
+    from speechft_jax.tasks.hubert_loss import init_hubert_head
+
+    config = sj.EncoderConfig.from_hf_dict(json.loads(TRAIN_MODEL_CONFIG.read_text()))
+    base = sj.init_encoder(config, seed=0)
+    head = init_hubert_head(jax.random.PRNGKey(0), config.hidden_size, 8, 5)
+    sj.save_pretrained(base.replace(pretraining_head=head), tmp_path / "base")
+    sj.save_pretrained(sj.init_encoder(config, seed=1), tmp_path / "ft")
+    assert merge_main(["--pretrained", str(tmp_path / "base"), "--finetuned", str(tmp_path / "ft"),
+                       "--alpha", "0.25", "--out", str(tmp_path / "merged")]) == 0
+    merged = sj.load_pretrained(tmp_path / "merged")
+    ft = sj.load_pretrained(tmp_path / "ft")
+    expected = jax.device_get(sj.interpolate(base.params, ft.params, 0.25))
+    for x, y in zip(jax.tree_util.tree_leaves(merged.params), jax.tree_util.tree_leaves(expected)):
+        np.testing.assert_allclose(np.asarray(x), y, rtol=1e-6, atol=1e-7)
+    np.testing.assert_array_equal(merged.pretraining_head["label_embs_concat"], head["label_embs_concat"])
+    from transformers import AutoModel
+
+    assert type(AutoModel.from_pretrained(tmp_path / "merged")).__name__ == "HubertModel"
+    other = dict(json.loads(TRAIN_MODEL_CONFIG.read_text()), num_hidden_layers=1)
+    sj.save_pretrained(sj.init_encoder(sj.EncoderConfig.from_hf_dict(other)), tmp_path / "other")
+    assert merge_main(["--pretrained", str(tmp_path / "base"), "--finetuned", str(tmp_path / "other"),
+                       "--out", str(tmp_path / "bad")]) == 2
+    assert "num_hidden_layers" in capsys.readouterr().err
