@@ -99,3 +99,14 @@ def params_to_state_dict(params, config: EncoderConfig) -> dict[str, np.ndarray]
     if config.conv_pos_batch_norm:
         out["encoder.pos_conv_embed.batch_norm.num_batches_tracked"] = np.zeros((), np.int64)
     return out
+
+
+def params_fingerprint(params) -> str:
+    """A short hash of a parameter tree's paths and bytes: equal trees, equal fingerprints."""
+    import hashlib
+
+    digest = hashlib.sha1()
+    for path, leaf in sorted(jax.tree_util.tree_leaves_with_path(jax.device_get(params)), key=lambda kv: str(kv[0])):
+        digest.update(str(path).encode())
+        digest.update(np.ascontiguousarray(leaf).tobytes())
+    return digest.hexdigest()[:16]

@@ -11,7 +11,6 @@ pass per utterance.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import io
 from pathlib import Path
 
@@ -68,15 +67,6 @@ def extract_feature_set(bundle, source, label_spec, *, params=None, batch_size: 
         loader.close()
     keep = [i for i, f in enumerate(features) if f is not None]
     return FeatureSet([features[i] for i in keep], [labels[i] for i in keep])
-
-
-def params_fingerprint(params) -> str:
-    """A short hash of a parameter tree's bytes (cache keys change when the weights do)."""
-    digest = hashlib.sha1()
-    for path, leaf in sorted(jax.tree_util.tree_leaves_with_path(jax.device_get(params)), key=lambda kv: str(kv[0])):
-        digest.update(str(path).encode())
-        digest.update(np.ascontiguousarray(leaf).tobytes())
-    return digest.hexdigest()[:16]
 
 
 def save_feature_set(path: Path, data: FeatureSet) -> None:

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Sequence
 
 from speechft_jax.data.labels import SequenceLabels
-from speechft_jax.evaluate.features import cached_feature_set, extract_feature_set, params_fingerprint
+from speechft_jax.checkpoints.params_io import params_fingerprint
+from speechft_jax.evaluate.features import cached_feature_set, extract_feature_set
 from speechft_jax.evaluate.probe import ProbeResult, ProbeSpec, train_probe
 
 EVAL_TASKS = ("pr", "asr", "sid", "ks", "style")

@@ -26,7 +26,7 @@ import optax
 import yaml
 
 from speechft_jax.checkpoints import save_pretrained
-from speechft_jax.checkpoints.params_io import abstract_boxed_params
+from speechft_jax.checkpoints.params_io import abstract_boxed_params, params_fingerprint
 from speechft_jax.checkpoints.state_dict_io import atomic_write_bytes
 from speechft_jax.config_loading import to_dict
 from speechft_jax.data import make_global_batch
@@ -65,6 +65,7 @@ class TrainResult:
     early_dirs: list
     wall_seconds: float
     resumed_from: int | None = None
+    encoder_fingerprint: str = ""  # a hash of the final encoder's bytes, as this process holds it
 
     def to_json(self) -> dict:
         return {k: (str(v) if isinstance(v, Path) else [str(p) for p in v] if k == "early_dirs" else v)
@@ -119,7 +120,7 @@ def train(config: TrainConfig, *, config_dir: Path | None = None, require_checkp
         print(f"{out}: this run already finished ({summary['steps']} steps); nothing to do")
         return TrainResult(out, summary["steps"], summary["final_loss"], Path(summary["encoder_dir"]),
                            [Path(p) for p in summary["early_dirs"]], summary["wall_seconds"],
-                           summary.get("resumed_from"))
+                           summary.get("resumed_from"), summary.get("encoder_fingerprint", ""))
     opt_cfg, ft = config.optimizer, config.finetune
 
     # ---------------------------------------------------------------- theta_0 and the mesh
@@ -212,9 +213,12 @@ def train(config: TrainConfig, *, config_dir: Path | None = None, require_checkp
 
     hubert_tasks = [t.name for t in tasks if isinstance(t, HubertTask)]
 
+    fingerprints: dict[Path, str] = {}
+
     def export(params, directory: Path) -> Path:
         host = _to_host(merged_encoder(params, frozen))
         head = _to_host(params["head"][hubert_tasks[0]]) if hubert_tasks else bundle.pretraining_head
+        fingerprints[directory] = params_fingerprint(host)
         if is_writer:
             save_pretrained(bundle.replace(pretraining_head=head), directory, params=host)
         return directory
@@ -264,7 +268,8 @@ def train(config: TrainConfig, *, config_dir: Path | None = None, require_checkp
         checkpoints.close()
         for td in task_data:
             td.loader.close()
-    result = TrainResult(out, total, loss, encoder_dir, early_dirs, round(time.time() - started, 2), resumed_from)
+    result = TrainResult(out, total, loss, encoder_dir, early_dirs, round(time.time() - started, 2), resumed_from,
+                         fingerprints[encoder_dir])
     if is_writer:
         atomic_write_bytes(out / SUMMARY_NAME, (json.dumps(result.to_json(), indent=2) + "\n").encode())
         print(f"done: {total} steps, final loss {loss:.4f}; encoder written to {encoder_dir}")
