@@ -20,8 +20,10 @@ from speechft_jax.models.config import ConfigError
 DATA, FSDP = "data", "fsdp"
 BATCH_AXES = (DATA, FSDP)
 
-# Training rules: the model dimension of every large matrix is sharded over `fsdp`.
-TRAIN_RULES = tuple((name, FSDP if name == P.EMBED else axes) for name, axes in P.DEFAULT_RULES)
+# Training rules: the model dimension of every large matrix (attention, feed-forward, positional
+# conv, feature projection) and the input channels of the CNN's kernels are sharded over `fsdp`.
+_FSDP_AXES = (P.EMBED, P.CONV_IN)
+TRAIN_RULES = tuple((name, FSDP if name in _FSDP_AXES else axes) for name, axes in P.DEFAULT_RULES)
 
 
 def build_mesh(data: int = -1, fsdp: int = 1, devices=None) -> Mesh:
