@@ -89,20 +89,19 @@ def build_hubert_task(settings, task_config, student, theta_0, source, *, out_di
             return jnp.argmax(hubert_logits(frz["teacher_head"], last, settings.temperature), -1).astype(jnp.int32)
     else:
         if settings.targets == "kmeans_mfcc":
-            features = _mfcc_fn(student.config)
-            feature_fn = jax.jit(features)
+            mfcc = _mfcc_fn(student.config)
+            features = lambda frz, audio, mask: mfcc(audio, mask)
         else:
             teacher = teacher_forward(module, settings.layer)
             features = lambda frz, audio, mask: teacher(frz["teacher"], audio, mask)
-            feature_fn = jax.jit(lambda audio, mask: teacher(frozen["teacher"], audio, mask))
+        compiled = jax.jit(features)  # the teacher's weights are an argument, not constants in the program
+        fit_frozen = dict(frozen)
+        feature_fn = lambda audio, mask: compiled(fit_frozen, audio, mask)
         frozen["centroids"] = jnp.asarray(_kmeans(settings, source, feature_fn, out_dir, seed, normalize, is_writer))
         num_classes = settings.num_clusters
 
         def targets(frz, batch):
-            if settings.targets == "kmeans_mfcc":
-                feats, _ = features(batch["audio"], batch["audio_mask"])
-            else:
-                feats, _ = features(frz, batch["audio"], batch["audio_mask"])
+            feats, _ = features(frz, batch["audio"], batch["audio_mask"])
             return assign_clusters(feats, frz["centroids"])
 
     initial = student.pretraining_head
