@@ -1,0 +1,64 @@
+"""The schema of `python -m speechft_jax.sweep --config sweep.yaml`.
+
+    pretrained: speechft_jax/assets/tiny-hubert     # theta_0
+    finetuned: runs/demo_pr/encoder                 # theta_ft (Speech-FT step 1's output)
+    alphas: [0.0, 0.25, 0.5, 0.75, 1.0]
+    tasks: [pr, sid, ks, style]                     # demo-corpus probes (SUPERB-style)
+    select_on: [sid, ks, style]                     # tasks whose mean score picks alpha (default: all)
+    corpus: demo
+    probe: {steps: 500, learning_rates: [1.0e-3, 1.0e-2], batch_size: 16}
+    output_dir: runs/demo_sweep
+
+A task's score is its accuracy, or 1 - its error rate, so that higher is better everywhere;
+the chosen alpha maximises the mean score over `select_on`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from speechft_jax.config_loading import load_config
+from speechft_jax.models.config import ConfigError
+
+
+@dataclass(frozen=True)
+class ProbeSettings:
+    steps: int = 500
+    learning_rates: tuple[float, ...] = (1e-3, 1e-2)
+    batch_size: int = 16
+
+    def validate(self):
+        if self.steps < 1 or self.batch_size < 1 or not self.learning_rates:
+            raise ConfigError(f"steps={self.steps}, batch_size={self.batch_size}, learning_rates="
+                              f"{list(self.learning_rates)}: expected positive steps and batch size, and a learning rate")
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    pretrained: str
+    finetuned: str
+    output_dir: str
+    alphas: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0)
+    tasks: tuple[str, ...] = ("pr", "sid", "ks", "style")
+    select_on: tuple[str, ...] = ()
+    corpus: Literal["tiny", "demo", "full"] = "demo"
+    corpus_dir: str | None = None
+    probe: ProbeSettings = field(default_factory=ProbeSettings)
+    seed: int = 0
+
+    def validate(self):
+        from speechft_jax.evaluate.runner import EVAL_TASKS
+
+        if not self.alphas:
+            raise ConfigError("alphas=[], expected at least one alpha")
+        for task in self.tasks:
+            if task not in EVAL_TASKS:
+                raise ConfigError(f"tasks: {task!r}, expected one of {', '.join(EVAL_TASKS)}")
+        for task in self.select_on:
+            if task not in self.tasks:
+                raise ConfigError(f"select_on: {task!r} is not one of tasks {list(self.tasks)}")
+
+
+def load_sweep_config(path, overrides=()) -> SweepConfig:
+    return load_config(SweepConfig, path, overrides)
