@@ -39,7 +39,7 @@ def test_base_chain_and_overrides():
     ("finetune.early_checkpoints=[1.5]", "finetune.early_checkpoints=1.5"),
     ("tasks=[]", "tasks=[], expected at least one task"),
     ("mesh.fsdp=0", "mesh.fsdp=0"),
-    ("model.pretrained=some/dir", "exactly one of them"),
+    ("model.config=some.json", "exactly one of them"),
     ("optimizer.encoder_lr=abc", "optimizer.encoder_lr='abc', expected a number"),
 ])
 def test_bad_values_name_the_key(override, message):
