@@ -7,7 +7,9 @@ import pytest
 from speechft_jax.models.config import ConfigError
 from speechft_jax.train.config import TrainConfig, load_train_config
 
-CONFIGS = sorted(p for p in (Path(__file__).parents[1] / "configs").rglob("*.yaml"))
+ROOT = Path(__file__).parents[1] / "configs"
+SWEEPS = sorted((ROOT / "sweep").glob("*.yaml"))  # alpha-sweep configs, a schema of their own
+CONFIGS = sorted(p for p in ROOT.rglob("*.yaml") if p not in SWEEPS)
 
 
 def test_configs_exist():
@@ -20,6 +22,13 @@ def test_configs_exist():
 def test_shipped_config_parses(path):
     config = load_train_config(path)
     assert isinstance(config, TrainConfig) and config.tasks
+
+
+@pytest.mark.parametrize("path", SWEEPS, ids=lambda p: p.name)
+def test_shipped_sweep_config_parses(path):
+    from speechft_jax.sweep.config import load_sweep_config
+
+    assert load_sweep_config(path).alphas
 
 
 def test_base_chain_and_overrides():
