@@ -25,7 +25,7 @@ from speechft_jax.data.augment import AugmentConfig, SPEED_FACTORS
 from speechft_jax.data.buckets import choose_bucket_lengths
 from speechft_jax.data.errors import DataError
 from speechft_jax.data.labels import ClassLabel, SequenceLabels
-from speechft_jax.data.loader import AudioLoader, LoaderConfig, make_global_batch
+from speechft_jax.data.loader import AudioLoader, LoaderConfig, evaluation_loader, make_global_batch
 from speechft_jax.data.manifest import Example, read_manifest, scan_audio_folder, write_manifest
 from speechft_jax.data.mfcc import mfcc
 from speechft_jax.data.source import AudioSource, FileSource
@@ -36,6 +36,6 @@ __all__ = [
     "MIN_SAMPLES", "SAMPLE_RATE", "SPEED_FACTORS", "AudioLoader", "AudioSource", "AugmentConfig",
     "ClassLabel", "ClassLabels", "DataError", "Example", "FileSource", "LoaderConfig",
     "SequenceLabels", "StreamItem", "StreamingLoader", "Vocabulary", "choose_bucket_lengths",
-    "decode_audio", "make_global_batch", "mfcc", "normalize_waveform", "prepare_waveform",
+    "decode_audio", "evaluation_loader", "make_global_batch", "mfcc", "normalize_waveform", "prepare_waveform",
     "read_manifest", "scan_audio_folder", "write_manifest",
 ]

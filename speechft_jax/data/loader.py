@@ -373,6 +373,14 @@ class AudioLoader:
                         fut.cancel()
 
 
+def evaluation_loader(source: AudioSource, labels: Sequence[LabelSpec] = (), *, batch_size: int = 8,
+                      normalize: bool = False) -> AudioLoader:
+    """Every utterance of `source` once, in order, uncropped, read whole by this process (features
+    for probes, sweeps and k-means); rows keep `example_index` to map back to the source."""
+    return AudioLoader(source, labels, LoaderConfig(batch_size=batch_size, num_buckets=4, train=False, repeat=False,
+                                                    normalize=normalize), process_index=0, process_count=1)
+
+
 def make_global_batch(batch: dict[str, np.ndarray], mesh, batch_axes: str | tuple[str, ...] = "data"):
     """Assemble every process's local batch into global `jax.Array`s sharded on dimension 0.
 

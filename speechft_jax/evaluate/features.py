@@ -1,6 +1,7 @@
 """Frozen-encoder features for SUPERB-style probing, computed once per utterance and cached.
 
-`extract_feature_set(bundle, source, label_spec)` runs the encoder (eval mode, jitted, a few
+`extract_feature_set(bundle, source, label_spec)` (through `collect_feature_sets`, which also
+serves the alpha sweep's K encoders at once) runs the encoder (eval mode, jitted, a few
 padded length buckets) over every utterance of a source and keeps, per utterance, all L+1
 hidden states over its valid frames (float16 `[L+1, frames, hidden]`) and its encoded label.
 `cached_feature_set(cache_dir, key, make)` stores a `FeatureSet` as an `.npz` (no pickle) and
@@ -19,7 +20,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from speechft_jax.checkpoints.state_dict_io import atomic_write_bytes
-from speechft_jax.data import AudioLoader, LoaderConfig
+from speechft_jax.data import evaluation_loader
 from speechft_jax.data.labels import SequenceLabels
 
 
@@ -42,31 +43,42 @@ class FeatureSet:
         return int(self.features[0].shape[-1])
 
 
+def collect_feature_sets(bundle, source, label_spec, forward, *, batch_size: int = 8,
+                         desc: str = "features") -> list[FeatureSet]:
+    """Run `forward(audio, audio_mask) -> (states [K, L+1, B, T, D], frame_mask [B, T])` over every
+    utterance of `source` (in source order): one `FeatureSet` per leading index k, sharing the labels."""
+    loader = evaluation_loader(source, [label_spec], batch_size=batch_size,
+                               normalize=bool(bundle.preprocessor.get("do_normalize")))
+    features: list = []
+    labels: list = [None] * len(source)
+    sequence = isinstance(label_spec, SequenceLabels)
+    try:
+        for batch in tqdm(loader, total=loader.num_batches(), desc=desc, unit="batch", leave=False):
+            states, frame_mask = jax.device_get(forward(batch["audio"], batch["audio_mask"]))
+            if not features:
+                features = [[None] * len(source) for _ in range(states.shape[0])]
+            for row in np.flatnonzero(batch["example_mask"]):
+                index, frames = int(batch["example_index"][row]), int(frame_mask[row].sum())
+                for k, per_k in enumerate(features):
+                    per_k[index] = states[k, :, row, :frames].astype(np.float16)
+                labels[index] = (batch[label_spec.key][row, :batch[label_spec.lengths_key][row]].copy()
+                                 if sequence else int(batch[label_spec.key][row]))
+    finally:
+        loader.close()
+    keep = [i for i, label in enumerate(labels) if label is not None]
+    return [FeatureSet([per_k[i] for i in keep], [labels[i] for i in keep]) for per_k in features]
+
+
 def extract_feature_set(bundle, source, label_spec, *, params=None, batch_size: int = 8,
                         desc: str = "features") -> FeatureSet:
     """All hidden states of every utterance of `source` (in source order) and its label."""
     from speechft_jax.checkpoints import extract_features
 
-    loader = AudioLoader(source, [label_spec], LoaderConfig(
-        batch_size=batch_size, num_buckets=4, train=False, repeat=False,
-        normalize=bool(bundle.preprocessor.get("do_normalize"))), process_index=0, process_count=1)
-    features: list = [None] * len(source)
-    labels: list = [None] * len(source)
-    sequence = isinstance(label_spec, SequenceLabels)
-    try:
-        for batch in tqdm(loader, total=loader.num_batches(), desc=desc, unit="batch", leave=False):
-            states, frame_mask = jax.device_get(extract_features(bundle, batch["audio"], batch["audio_mask"], params))
-            for row in np.flatnonzero(batch["example_mask"]):
-                index, frames = int(batch["example_index"][row]), int(frame_mask[row].sum())
-                features[index] = states[:, row, :frames].astype(np.float16)
-                if sequence:
-                    labels[index] = batch[label_spec.key][row, :batch[label_spec.lengths_key][row]].copy()
-                else:
-                    labels[index] = int(batch[label_spec.key][row])
-    finally:
-        loader.close()
-    keep = [i for i, f in enumerate(features) if f is not None]
-    return FeatureSet([features[i] for i in keep], [labels[i] for i in keep])
+    def forward(audio, audio_mask):
+        states, frame_mask = extract_features(bundle, audio, audio_mask, params)
+        return states[None], frame_mask
+
+    return collect_feature_sets(bundle, source, label_spec, forward, batch_size=batch_size, desc=desc)[0]
 
 
 def save_feature_set(path: Path, data: FeatureSet) -> None:

@@ -120,10 +120,6 @@ class _Batcher:
                 "label_mask": label_mask}
 
 
-def _buckets(frames: np.ndarray, num_buckets: int) -> tuple[int, ...]:
-    return choose_bucket_lengths(frames, num_buckets, multiple=8)
-
-
 def _loss(spec: ProbeSpec, logits, batch):
     if spec.kind == "ctc":
         return ctc_mean_loss(logits, batch["frame_mask"], batch["labels"], batch["label_mask"],
@@ -153,7 +149,7 @@ def train_probe(spec: ProbeSpec, train: FeatureSet, dev: FeatureSet, test: Featu
                 num_buckets: int = 4, seed: int = 0, progress: bool = True) -> ProbeResult:
     """Train on `train` for each learning rate, pick by `dev`, report `test` (module docstring)."""
     all_frames = np.concatenate([[f.shape[1] for f in s.features] for s in (train, dev, test)])
-    buckets = _buckets(all_frames, num_buckets)
+    buckets = choose_bucket_lengths(all_frames, num_buckets, multiple=8)
     width = 1
     if spec.kind == "ctc":
         width = -(-max(len(l) for s in (train, dev, test) for l in s.labels) // 8) * 8

@@ -42,6 +42,15 @@ def check_compatible(reference, other, what: str = "fine-tuned") -> None:
                              f"expected {tuple(ref[path].shape)} as in the pre-trained ones")
 
 
+def check_same_architecture(base, other, base_name: str, other_name: str) -> None:
+    """Raise `MergeError` unless two loaded encoders (`PretrainedBundle`s) have the same config,
+    naming the keys that differ."""
+    a, b = base.config.to_hf_dict(), other.config.to_hf_dict()
+    if a != b:
+        differing = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+        raise MergeError(f"{other_name}: its config differs from {base_name} in {', '.join(differing[:5])}")
+
+
 def _keeps_theta_0(path) -> bool:
     return any(getattr(k, "key", None) in PRETRAINING_ONLY for k in path)
 
@@ -82,4 +91,5 @@ def merge_task_vectors(theta_0, finetuned: Sequence, alpha, weights: Sequence[fl
     return _combine(theta_0, finetuned, fn)
 
 
-__all__ = ["MergeError", "PRETRAINING_ONLY", "check_compatible", "interpolate", "merge_task_vectors"]
+__all__ = ["MergeError", "PRETRAINING_ONLY", "check_compatible", "check_same_architecture", "interpolate",
+           "merge_task_vectors"]

@@ -12,7 +12,7 @@ import argparse
 import sys
 
 from speechft_jax.checkpoints import CheckpointError, load_pretrained, save_pretrained
-from speechft_jax.merge import MergeError, interpolate, merge_task_vectors
+from speechft_jax.merge import MergeError, check_same_architecture, interpolate, merge_task_vectors
 from speechft_jax.models.config import ConfigError
 
 
@@ -29,9 +29,7 @@ def main(argv=None) -> int:
         tuned = []
         for path in args.finetuned:
             bundle = load_pretrained(path)
-            if bundle.config.to_hf_dict() != base.config.to_hf_dict():
-                differing = sorted(k for k, v in bundle.config.to_hf_dict().items() if base.config.to_hf_dict().get(k) != v)
-                raise MergeError(f"{path}: its config differs from {args.pretrained} in {', '.join(differing[:5])}")
+            check_same_architecture(base, bundle, args.pretrained, path)
             tuned.append(bundle.params)
         if len(tuned) == 1 and args.weights is None:
             merged = interpolate(base.params, tuned[0], args.alpha)

@@ -20,9 +20,8 @@ import jax
 import jax.numpy as jnp
 
 from speechft_jax.checkpoints import load_pretrained
-from speechft_jax.data import AudioLoader, LoaderConfig
+from speechft_jax.data import evaluation_loader
 from speechft_jax.data.mfcc import mfcc_batch
-from speechft_jax.models import SpeechEncoder
 from speechft_jax.models.config import ConfigError, EncoderConfig
 from speechft_jax.models.masking import frame_mask_from_samples
 from speechft_jax.objectives.teacher import teacher_forward
@@ -53,21 +52,19 @@ def _mfcc_fn(config: EncoderConfig):
     return fn
 
 
-def _teacher(settings, student, config_dir, model_dtype):
+def _teacher(settings, student, model_dtype):
     """`(module, params or None (= theta_0), head, where)` of the encoder the targets come from."""
     if settings.teacher is None:
         return student.module, None, student.pretraining_head, "the starting model"
-    path = Path(settings.teacher).expanduser()
-    if not path.exists() and config_dir is not None and (config_dir / path).exists():
-        path = config_dir / path
-    bundle = load_pretrained(str(path), dtype=model_dtype)
-    return bundle.module, bundle.params, bundle.pretraining_head, str(path)
+    bundle = load_pretrained(settings.teacher, dtype=model_dtype)
+    return bundle.module, bundle.params, bundle.pretraining_head, settings.teacher
 
 
 def build_hubert_task(settings, task_config, student, theta_0, source, *, out_dir: Path, seed: int,
-                      normalize: bool, config_dir: Path | None = None, is_writer: bool = True):
-    """The `HubertTask` of a run and the frozen arrays its targets read (module docstring)."""
-    module, teacher_params, teacher_head, where = _teacher(settings, student, config_dir, student.config.dtype)
+                      normalize: bool, is_writer: bool = True):
+    """The `HubertTask` of a run and the frozen arrays its targets read (module docstring).
+    `settings.teacher`, when set, is a path the caller has already resolved."""
+    module, teacher_params, teacher_head, where = _teacher(settings, student, student.config.dtype)
     frozen: dict = {}
     if settings.targets != "kmeans_mfcc":
         frozen["teacher"] = theta_0 if teacher_params is None else teacher_params
@@ -117,8 +114,7 @@ def _kmeans(settings, source, feature_fn, out_dir: Path, seed: int, normalize: b
     if path.is_file():
         centroids, _ = load_kmeans(path)
         return centroids
-    loader = AudioLoader(source, [], LoaderConfig(batch_size=8, num_buckets=4, train=False, normalize=normalize,
-                                                   repeat=False), process_index=0, process_count=1)
+    loader = evaluation_loader(source, normalize=normalize)
     try:
         frames = collect_frames(feature_fn, loader, settings.kmeans_max_frames, seed,
                                 desc=f"k-means {settings.targets}")

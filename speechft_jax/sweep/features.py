@@ -13,12 +13,8 @@ import functools
 
 import jax
 import jax.numpy as jnp
-import numpy as np
-from tqdm.auto import tqdm
 
-from speechft_jax.data import AudioLoader, LoaderConfig
-from speechft_jax.data.labels import SequenceLabels
-from speechft_jax.evaluate.features import FeatureSet
+from speechft_jax.evaluate.features import FeatureSet, collect_feature_sets
 from speechft_jax.merge import interpolate
 from speechft_jax.models import EncoderConfig, SpeechEncoder
 
@@ -44,24 +40,6 @@ def sweep_feature_sets(bundle, theta_ft, alphas, source, label_spec, *, batch_si
     """One `FeatureSet` per alpha over `source` (theta_0 = `bundle.params`)."""
     alphas = jnp.asarray(alphas, jnp.float32)
     forward = sweep_forward(bundle.config)
-    loader = AudioLoader(source, [label_spec], LoaderConfig(
-        batch_size=batch_size, num_buckets=4, train=False, repeat=False,
-        normalize=bool(bundle.preprocessor.get("do_normalize"))), process_index=0, process_count=1)
-    k = int(alphas.shape[0])
-    features = [[None] * len(source) for _ in range(k)]
-    labels: list = [None] * len(source)
-    sequence = isinstance(label_spec, SequenceLabels)
-    try:
-        for batch in tqdm(loader, total=loader.num_batches(), desc=desc, unit="batch", leave=False):
-            states, frame_mask = jax.device_get(forward(bundle.params, theta_ft, alphas, batch["audio"],
-                                                        batch["audio_mask"]))
-            for row in np.flatnonzero(batch["example_mask"]):
-                index, frames = int(batch["example_index"][row]), int(frame_mask[row].sum())
-                for a in range(k):
-                    features[a][index] = states[a, :, row, :frames].astype(np.float16)
-                labels[index] = (batch[label_spec.key][row, :batch[label_spec.lengths_key][row]].copy()
-                                 if sequence else int(batch[label_spec.key][row]))
-    finally:
-        loader.close()
-    keep = [i for i, f in enumerate(features[0]) if f is not None]
-    return [FeatureSet([f[i] for i in keep], [labels[i] for i in keep]) for f in features]
+    return collect_feature_sets(bundle, source, label_spec,
+                                lambda audio, mask: forward(bundle.params, theta_ft, alphas, audio, mask),
+                                batch_size=batch_size, desc=desc)

@@ -18,7 +18,7 @@ import numpy as np
 from speechft_jax.checkpoints import load_pretrained
 from speechft_jax.evaluate.probe import train_probe
 from speechft_jax.evaluate.runner import probe_spec
-from speechft_jax.merge import MergeError, check_compatible
+from speechft_jax.merge import check_compatible, check_same_architecture
 from speechft_jax.sweep.config import SweepConfig
 from speechft_jax.sweep.features import sweep_feature_sets
 from speechft_jax.sweep.plot import line_plot_svg
@@ -35,8 +35,7 @@ def run_sweep(config: SweepConfig, progress: bool = True) -> dict:
     started = time.time()
     base = load_pretrained(config.pretrained)
     tuned = load_pretrained(config.finetuned)
-    if tuned.config.to_hf_dict() != base.config.to_hf_dict():
-        raise MergeError(f"{config.finetuned}: its architecture differs from {config.pretrained}")
+    check_same_architecture(base, tuned, config.pretrained, config.finetuned)
     check_compatible(base.params, tuned.params)
     root = Path(config.corpus_dir) if config.corpus_dir else ensure_corpus(config.corpus)
     alphas = [float(a) for a in config.alphas]

@@ -16,11 +16,9 @@ import dataclasses
 import json
 import time
 from pathlib import Path
-from typing import Any
 
 import flax.linen as nn
 import jax
-import jax.numpy as jnp
 import numpy as np
 import optax
 import yaml
@@ -31,7 +29,7 @@ from speechft_jax.checkpoints.state_dict_io import atomic_write_bytes
 from speechft_jax.config_loading import to_dict
 from speechft_jax.data import make_global_batch
 from speechft_jax.models.config import ConfigError
-from speechft_jax.models.lora import apply_lora, init_lora
+from speechft_jax.models.lora import init_lora
 from speechft_jax.train import sharding as S
 from speechft_jax.train.checkpointing import RunCheckpoints, abstract_with_shardings
 from speechft_jax.train.config import TrainConfig
@@ -39,7 +37,7 @@ from speechft_jax.train.metrics_log import MetricsLog
 from speechft_jax.train.optimizer import encoder_start_step, stable_finetuning_optimizer
 from speechft_jax.train.schedules import stable_finetuning_schedule
 from speechft_jax.train.start_encoder import init_fn, start_encoder
-from speechft_jax.train.step import TrainState, encoder_params, init_train_state, make_loss_fn, make_train_step
+from speechft_jax.train.step import encoder_params, init_train_state, make_loss_fn, make_train_step
 from speechft_jax.tasks.hubert_task import HubertTask
 from speechft_jax.train.self_supervised import attach_objectives, encoder_settings, trainable_layers, view_for
 from speechft_jax.train.task_data import build_task_data, save_labels
@@ -213,15 +211,13 @@ def train(config: TrainConfig, *, config_dir: Path | None = None, require_checkp
 
     hubert_tasks = [t.name for t in tasks if isinstance(t, HubertTask)]
 
-    fingerprints: dict[Path, str] = {}
-
-    def export(params, directory: Path) -> Path:
+    def export(params, directory: Path):
+        """Write the encoder (process 0) and return the host copy every process gathered."""
         host = _to_host(merged_encoder(params, frozen))
         head = _to_host(params["head"][hubert_tasks[0]]) if hubert_tasks else bundle.pretraining_head
-        fingerprints[directory] = params_fingerprint(host)
         if is_writer:
             save_pretrained(bundle.replace(pretraining_head=head), directory, params=host)
-        return directory
+        return host
 
     # ---------------------------------------------------------------- the loop
     accum, total = opt_cfg.grad_accum, opt_cfg.steps
@@ -256,12 +252,14 @@ def train(config: TrainConfig, *, config_dir: Path | None = None, require_checkp
                 lr = float(encoder_schedule(step - 1)) if step > encoder_start else 0.0
                 log.add(step, window, encoder_lr=lr)
                 if step in early:
-                    early_dirs.append(export(state.params, out / "early" / f"step_{step:06d}"))
+                    early_dirs.append(out / "early" / f"step_{step:06d}")
+                    export(state.params, early_dirs[-1])
                     log.write(f"step {step}: encoder exported to {early_dirs[-1]} (early checkpoint {early[step]:g})")
                 loader_states = {td.config.name: td.loader.get_state() for td in task_data}
                 checkpoints.save(step, state, loader_states, force=step == total)
         log.flush(step)
-        encoder_dir = export(state.params, out / ENCODER_DIR)
+        encoder_dir = out / ENCODER_DIR
+        fingerprint = params_fingerprint(export(state.params, encoder_dir))
     finally:
         log.close()
         checkpoints.wait()
@@ -269,7 +267,7 @@ def train(config: TrainConfig, *, config_dir: Path | None = None, require_checkp
         for td in task_data:
             td.loader.close()
     result = TrainResult(out, total, loss, encoder_dir, early_dirs, round(time.time() - started, 2), resumed_from,
-                         fingerprints[encoder_dir])
+                         fingerprint)
     if is_writer:
         atomic_write_bytes(out / SUMMARY_NAME, (json.dumps(result.to_json(), indent=2) + "\n").encode())
         print(f"done: {total} steps, final loss {loss:.4f}; encoder written to {encoder_dir}")

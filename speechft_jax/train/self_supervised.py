@@ -15,11 +15,13 @@ from pathlib import Path
 import jax
 
 from speechft_jax.data.augment import ViewConfig
+from speechft_jax.models.config import ConfigError
 from speechft_jax.objectives.hubert_targets import build_hubert_task, mask_overrides
 from speechft_jax.objectives.teacher import teacher_forward
 from speechft_jax.tasks.score_task import ScoreTask
 from speechft_jax.train import sharding as S
 from speechft_jax.train.config import TrainConfig
+from speechft_jax.train.start_encoder import resolve_path
 
 
 def encoder_settings(config: TrainConfig):
@@ -45,8 +47,6 @@ def trainable_layers(config: TrainConfig, num_layers: int) -> tuple[int, ...] | 
         return None
     k = config.score_settings.trainable_layers
     if k > num_layers:
-        from speechft_jax.models.config import ConfigError
-
         raise ConfigError(f"score.trainable_layers={k}, but the encoder has {num_layers} layers")
     return tuple(range(num_layers - k, num_layers))
 
@@ -57,9 +57,12 @@ def attach_objectives(config: TrainConfig, bundle, theta_0, task_data, *, out: P
     frozen: dict = {}
     for td in task_data:
         if td.config.kind == "hubert":
+            settings = config.hubert_settings
+            if settings.teacher is not None:
+                settings = dataclasses.replace(settings, teacher=str(resolve_path(settings.teacher, config_dir)))
             td.task, extra = build_hubert_task(
-                config.hubert_settings, td.config, bundle, theta_0, td.loader.source, out_dir=out, seed=config.seed,
-                normalize=bool(bundle.preprocessor.get("do_normalize")), config_dir=config_dir, is_writer=is_writer)
+                settings, td.config, bundle, theta_0, td.loader.source, out_dir=out, seed=config.seed,
+                normalize=bool(bundle.preprocessor.get("do_normalize")), is_writer=is_writer)
             frozen.update({k: v if v is theta_0 else jax.device_put(v, S.replicated(mesh)) for k, v in extra.items()})
         elif td.config.kind == "score":
             score = config.score_settings

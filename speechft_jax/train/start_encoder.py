@@ -25,7 +25,8 @@ OVERRIDABLE = ("hidden_dropout", "activation_dropout", "attention_dropout", "fea
                "mask_feature_min_masks")
 
 
-def _resolve(path: str, config_dir: Path | None) -> Path:
+def resolve_path(path: str, config_dir: Path | None) -> Path:
+    """`path` as given when it exists (or is absolute), else next to the YAML file in `config_dir`."""
     candidate = Path(path).expanduser()
     if candidate.exists() or candidate.is_absolute() or config_dir is None:
         return candidate
@@ -53,10 +54,10 @@ def start_encoder(model: ModelConfig, config_dir: Path | None = None, *, spec_au
     """theta_0 as a bundle (params None for a random start; see the module docstring)."""
     runtime = dict(dtype=model.dtype, param_dtype=model.param_dtype, remat=model.remat)
     if model.pretrained is not None:
-        bundle = load_pretrained(str(_resolve(model.pretrained, config_dir)), **runtime)
+        bundle = load_pretrained(str(resolve_path(model.pretrained, config_dir)), **runtime)
         config = _with_overrides(bundle.config, model.overrides, spec_augment)
         return bundle.replace(config=config, module=SpeechEncoder(config))
-    path = _resolve(model.config, config_dir)
+    path = resolve_path(model.config, config_dir)
     try:
         hf = json.loads(path.read_text())
     except OSError as err:
