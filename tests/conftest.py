@@ -43,6 +43,15 @@ def data_wav_factory(tmp_path):
 TRAIN_MODEL_CONFIG = Path(__file__).parents[1] / "configs" / "models" / "tiny-hubert.json"
 
 
+def tiny_encoder_config(**changes):
+    """The tiny test encoder's `EncoderConfig` (transformers keys in `changes` override the file)."""
+    import json
+
+    from speechft_jax.models import EncoderConfig
+
+    return EncoderConfig.from_hf_dict({**json.loads(TRAIN_MODEL_CONFIG.read_text()), **changes})
+
+
 def write_train_config(path: Path, corpus_dir: Path, output_dir: Path, **sections) -> Path:
     """A tiny phone-recognition training config (16 steps, beta 0.25, a checkpoint every 2 steps);
     `sections` replace or extend top-level sections, e.g. `finetune={"l2_to_pretrained": 1.0}`."""

@@ -4,7 +4,6 @@ feature cache round-trips."""
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 from speechft_jax.evaluate.features import FeatureSet, cached_feature_set, load_feature_set, save_feature_set
 from speechft_jax.evaluate.probe import ProbeSpec, train_probe

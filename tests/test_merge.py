@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 
 import jax
 import jax.numpy as jnp
@@ -64,10 +63,10 @@ def test_mismatches_name_the_path():
 
 
 def test_merge_cli_writes_a_transformers_directory(tmp_path, capsys):
-    from conftest import TRAIN_MODEL_CONFIG
+    from conftest import tiny_encoder_config
     from speechft_jax.tasks.hubert_loss import init_hubert_head
 
-    config = sj.EncoderConfig.from_hf_dict(json.loads(TRAIN_MODEL_CONFIG.read_text()))
+    config = tiny_encoder_config()
     base = sj.init_encoder(config, seed=0)
     head = init_hubert_head(jax.random.PRNGKey(0), config.hidden_size, 8, 5)
     sj.save_pretrained(base.replace(pretraining_head=head), tmp_path / "base")
@@ -83,8 +82,7 @@ def test_merge_cli_writes_a_transformers_directory(tmp_path, capsys):
     from transformers import AutoModel
 
     assert type(AutoModel.from_pretrained(tmp_path / "merged")).__name__ == "HubertModel"
-    other = dict(json.loads(TRAIN_MODEL_CONFIG.read_text()), num_hidden_layers=1)
-    sj.save_pretrained(sj.init_encoder(sj.EncoderConfig.from_hf_dict(other)), tmp_path / "other")
+    sj.save_pretrained(sj.init_encoder(tiny_encoder_config(num_hidden_layers=1)), tmp_path / "other")
     assert merge_main(["--pretrained", str(tmp_path / "base"), "--finetuned", str(tmp_path / "other"),
                        "--out", str(tmp_path / "bad")]) == 2
     assert "num_hidden_layers" in capsys.readouterr().err

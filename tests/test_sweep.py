@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import json
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 
 import speechft_jax as sj
-from conftest import TRAIN_MODEL_CONFIG
+from conftest import tiny_encoder_config
 from speechft_jax.sweep.features import sweep_forward
 
 
 def test_sweep_compiles_once_and_matches_separate_merges():
-    config = sj.EncoderConfig.from_hf_dict(json.loads(TRAIN_MODEL_CONFIG.read_text()))
+    config = tiny_encoder_config()
     base, tuned = sj.init_encoder(config, seed=0), sj.init_encoder(config, seed=1)
     forward = sweep_forward(config)
     alphas = jnp.array([0.0, 0.25, 0.5, 0.75, 1.0])

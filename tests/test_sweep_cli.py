@@ -7,12 +7,12 @@ import json
 import yaml
 
 import speechft_jax as sj
-from conftest import TRAIN_MODEL_CONFIG
+from conftest import tiny_encoder_config
 from speechft_jax.sweep.__main__ import main as sweep_main
 
 
 def test_sweep_cli_writes_scores_table_and_plot(demo_corpus_tiny, tmp_path, capsys):
-    config = sj.EncoderConfig.from_hf_dict(json.loads(TRAIN_MODEL_CONFIG.read_text()))
+    config = tiny_encoder_config()
     sj.save_pretrained(sj.init_encoder(config, seed=0), tmp_path / "base")
     sj.save_pretrained(sj.init_encoder(config, seed=1), tmp_path / "ft")
     path = tmp_path / "sweep.yaml"

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from conftest import write_train_config
+from conftest import TRAIN_MODEL_CONFIG, tiny_encoder_config, write_train_config
 from speechft_jax.checkpoints import load_pretrained, save_pretrained
 from speechft_jax.models.config import ConfigError
 from speechft_jax.objectives.hubert_targets import KMEANS_NAME, _mfcc_fn
@@ -98,9 +98,8 @@ def test_iteration_two_clusters_a_teacher_layer(mfcc_run, demo_corpus_tiny, tmp_
 def test_continued_pretraining_on_the_models_own_codewords(demo_corpus_tiny, tmp_path):
     """The paper's unsupervised scenario: targets = argmax of theta_0's codeword logits."""
     from speechft_jax.checkpoints.bundle import init_encoder
-    from speechft_jax.models import EncoderConfig
 
-    config = EncoderConfig.from_hf_dict(json.loads((write_train_config.__globals__["TRAIN_MODEL_CONFIG"]).read_text()))
+    config = tiny_encoder_config()
     start = init_encoder(config, seed=3)
     head = init_hubert_head(jax.random.PRNGKey(1), config.hidden_size, 16, 12)
     save_pretrained(start.replace(pretraining_head=head), tmp_path / "start")
@@ -116,7 +115,7 @@ def test_continued_pretraining_on_the_models_own_codewords(demo_corpus_tiny, tmp
 
 def test_pretrained_head_targets_need_a_head(demo_corpus_tiny, tmp_path):
     path = _hubert_config(tmp_path, demo_corpus_tiny, tmp_path / "run", {"targets": "pretrained_head"},
-                          model={"config": str(write_train_config.__globals__["TRAIN_MODEL_CONFIG"])})
+                          model={"config": str(TRAIN_MODEL_CONFIG)})
     with pytest.raises(ConfigError, match="pretrained_head"):
         train(load_train_config(path))
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from safetensors.numpy import load_file
 
-from conftest import TRAIN_MODEL_CONFIG, write_train_config
+from conftest import TRAIN_MODEL_CONFIG, tiny_encoder_config, write_train_config
 from speechft_jax.checkpoints import save_pretrained
 from speechft_jax.data import AudioLoader, LoaderConfig
 from speechft_jax.data.augment import ViewConfig
@@ -20,10 +20,8 @@ from speechft_jax.train import load_train_config, train
 @pytest.fixture(scope="module")
 def pretrained_dir(tmp_path_factory):
     from speechft_jax.checkpoints.bundle import init_encoder
-    from speechft_jax.models import EncoderConfig
 
-    config = EncoderConfig.from_hf_dict(json.loads(TRAIN_MODEL_CONFIG.read_text()))
-    return save_pretrained(init_encoder(config, seed=5), tmp_path_factory.mktemp("score_start") / "model")
+    return save_pretrained(init_encoder(tiny_encoder_config(), seed=5), tmp_path_factory.mktemp("score_start") / "model")
 
 
 def _score_config(tmp_path, corpus, start, **sections):
