@@ -6,7 +6,7 @@ missing required key, a value of the wrong type, or a failed `validate()` is a o
 `ConfigError` naming the file and the dotted key, raised before anything is compiled.
 
 A file may start from another: `base: demo_pr.yaml` reads that file first (mappings merge key
-by key, lists and values replace). Supported field types: bool, int, float (ints accepted), str, Optional[...], Literal[...],
+by key, lists and values replace). Supported field types: bool, int, float (ints, and strings such as `5e-4`, accepted), str, Optional[...], Literal[...],
 tuple[T, ...] / list[T] (YAML lists), dict[str, T], and nested dataclasses.
 """
 
@@ -103,6 +103,11 @@ def _convert(value, tp, key: str, source: str):
             raise fail("an integer")
         return value
     if tp is float:
+        if isinstance(value, str):  # YAML 1.1 reads 5e-4 (no dot) as a string
+            try:
+                value = float(value)
+            except ValueError:
+                raise fail("a number") from None
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise fail("a number")
         return float(value)

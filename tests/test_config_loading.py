@@ -53,6 +53,14 @@ def test_overrides_set_nested_keys_with_yaml_values(tmp_path):
     assert apply_overrides({"a": {"b": 1}}, ["a.c=2"]) == {"a": {"b": 1, "c": 2}}
 
 
+def test_exponent_without_a_dot_is_a_number(tmp_path):
+    # YAML 1.1 reads 5e-4 as the string "5e-4"; a float field takes it as the number.
+    path = tmp_path / "run.yaml"
+    path.write_text("output_dir: x\noptimizer: {lr: 5e-4}\nalphas: [1e-1, 1]\n")
+    config = load_config(Run, path, ["optimizer.beta=2e-1"])
+    assert (config.optimizer.lr, config.optimizer.beta, config.alphas) == (5e-4, 0.2, (0.1, 1.0))
+
+
 @pytest.mark.parametrize("data,overrides,message", [
     ({"output_dir": "x", "optimzer": {}}, [], r"unknown key optimzer \(known: alphas, optimizer"),
     ({"output_dir": "x", "optimizer": {"lrr": 1}}, [], "unknown key optimizer.lrr"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import yaml
 
 import speechft_jax as sj
@@ -31,7 +32,7 @@ def test_sweep_cli_writes_scores_table_and_plot(demo_corpus_tiny, tmp_path, caps
     assert summary["objective"][str(summary["best_alpha"])] == best
     svg = (tmp_path / "out" / "scores.svg").read_text()
     assert svg.startswith("<svg") and svg.count("<polyline") == 2
-    assert "<- best" in capsys.readouterr().out
+    assert "Speech-FT" in capsys.readouterr().out
 
 
 def test_sweep_config_errors_name_the_key(tmp_path, capsys):
@@ -40,3 +41,63 @@ def test_sweep_config_errors_name_the_key(tmp_path, capsys):
                                     "select_on": ["sid"]}))
     assert sweep_main(["--config", str(path)]) == 2
     assert "select_on" in capsys.readouterr().err
+
+
+def _speech_ft_config(tmp_path, corpus_dir, **sweep):
+    from conftest import write_train_config
+
+    sj.save_pretrained(sj.init_encoder(tiny_encoder_config(), seed=0), tmp_path / "base")
+    path = write_train_config(tmp_path / "config.yaml", corpus_dir, tmp_path / "run",
+                              optimizer={"steps": 4}, finetune={"early_checkpoints": []})
+    config = yaml.safe_load(path.read_text())
+    config["model"] = {"pretrained": str(tmp_path / "base")}
+    config["sweep"] = {"alphas": [0.0, 0.5, 1.0], "tasks": ["pr", "sid"], "corpus_dir": str(corpus_dir),
+                       "probe": {"steps": 10, "learning_rates": [1e-2], "batch_size": 8}, **sweep}
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def test_training_config_with_a_sweep_section_runs_all_of_speech_ft(demo_corpus_tiny, tmp_path, capsys):
+    from speechft_jax.train.__main__ import main as train_main
+
+    path = _speech_ft_config(tmp_path, demo_corpus_tiny)
+    assert train_main(["--config", str(path)]) == 0
+    out = capsys.readouterr().out
+    summary = json.loads((tmp_path / "run" / "sweep" / "sweep.json").read_text())
+    assert summary["finetuned"] == str(tmp_path / "run" / "encoder")
+    assert summary["pretrained"] == str(tmp_path / "base")
+    similarity = summary["similarity"]
+    assert set(similarity) == {"0.0", "0.5", "1.0"}
+    for layer in similarity["0.0"]["layers"]:  # alpha 0 is theta_0 itself
+        assert layer["cka"] == pytest.approx(1.0, abs=1e-4) and layer["r2"] == pytest.approx(1.0, abs=1e-3)
+    assert len(similarity["1.0"]["layers"]) == 1 + tiny_encoder_config().num_hidden_layers
+    assert similarity["0.0"]["l2"] == 0.0
+    assert similarity["1.0"]["l2"] > 0
+    assert similarity["1.0"]["l2"] == pytest.approx(2 * similarity["0.5"]["l2"], rel=1e-4)
+    assert similarity["1.0"]["layers"][-1]["cka"] < 1.0
+    assert (tmp_path / "run" / "sweep" / "scores.svg").is_file()
+    assert "pre-trained" in out and "Stable-FT" in out and "CKA last" in out and "best alpha" in out
+
+    # The run is finished: running it again (with another sweep) only sweeps.
+    path = _speech_ft_config(tmp_path, demo_corpus_tiny, alphas=[0.25], similarity=False)
+    assert train_main(["--config", str(path)]) == 0
+    assert "this run already finished" in capsys.readouterr().out
+    summary = json.loads((tmp_path / "run" / "sweep" / "sweep.json").read_text())
+    assert summary["alphas"] == [0.25] and summary["similarity"] == {}
+
+
+@pytest.mark.parametrize("change,message", [
+    ({"sweep": {"pretrained": "x"}}, "sweep.pretrained='x', expected nothing"),
+    ({"model": {"config": "c.json"}}, "model.pretrained=None, expected a pre-trained encoder when there is a sweep section"),
+])
+def test_training_sweep_section_errors(demo_corpus_tiny, tmp_path, capsys, change, message):
+    from speechft_jax.train.__main__ import main as train_main
+
+    path = _speech_ft_config(tmp_path, demo_corpus_tiny)
+    config = yaml.safe_load(path.read_text())
+    for key, value in change.items():
+        config[key] = {**config[key], **value} if key == "sweep" else value
+    path.write_text(yaml.safe_dump(config))
+    assert train_main(["--config", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1

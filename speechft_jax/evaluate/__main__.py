@@ -3,7 +3,9 @@
 The encoder is frozen; each task trains a weighted sum of its hidden states plus a downstream
 head on the demo corpus's train split, over a learning-rate grid picked on dev, and reports test.
 `--random-init` evaluates a randomly initialised encoder of the same shape instead (a baseline).
-Prints a table and writes `--out` JSON.
+`--similarity-to DIR` adds the feature similarity to a reference encoder (theta_0): linear CKA and
+R^2 per hidden state on the first task's test split, and the size of the weight update. Prints a
+table and writes `--out` JSON.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import time
 from pathlib import Path
 
 from speechft_jax.checkpoints import CheckpointError, load_pretrained
+from speechft_jax.merge import MergeError
 from speechft_jax.models.config import ConfigError
 
 
@@ -29,13 +32,15 @@ def main(argv=None) -> int:
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--cache-dir", help="cache frozen features here (reused across runs)")
     parser.add_argument("--random-init", action="store_true", help="a random encoder of the same shape")
+    parser.add_argument("--similarity-to", metavar="DIR", help="compare features and weights with this encoder (theta_0)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", help="write the results as JSON here")
     args = parser.parse_args(argv)
     try:
         from speechft_jax.checkpoints.bundle import init_encoder
         from speechft_jax.data.synth import ensure_corpus
-        from speechft_jax.evaluate.runner import evaluate_encoder
+        from speechft_jax.evaluate.runner import evaluate_encoder, similarity_to_reference
+        from speechft_jax.merge import check_same_architecture
 
         learning_rates = [float(x) for x in args.lr.split(",") if x]
         tasks = [t for t in args.tasks.split(",") if t]
@@ -47,7 +52,12 @@ def main(argv=None) -> int:
         results = evaluate_encoder(bundle, tasks, corpus_root=root, steps=args.steps, learning_rates=learning_rates,
                                    batch_size=args.batch_size, seed=args.seed,
                                    cache_dir=Path(args.cache_dir) if args.cache_dir else None)
-    except (CheckpointError, ConfigError, ValueError, OSError) as err:
+        similarity = None
+        if args.similarity_to:
+            reference = load_pretrained(args.similarity_to)
+            check_same_architecture(reference, bundle, args.similarity_to, args.encoder)
+            similarity = similarity_to_reference(bundle, reference, tasks[0], corpus_root=root)
+    except (CheckpointError, ConfigError, MergeError, ValueError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     name = f"{args.encoder}{' (random init)' if args.random_init else ''}"
@@ -56,10 +66,17 @@ def main(argv=None) -> int:
     for task, r in results.items():
         print(f"{task:<6} {r.metric:<11} {r.dev:>8.4f} {r.test:>8.4f} {r.learning_rate:>8g}  "
               + " ".join(f"{w:.2f}" for w in r.layer_weights))
+    report = {"encoder": name, "results": {k: r.to_json() for k, r in results.items()}}
+    if similarity is not None:
+        report["similarity"] = {"reference": args.similarity_to, **similarity}
+        print(f"\nsimilarity to {args.similarity_to} on {similarity['task']} test: weight update "
+              f"{similarity['l2']:.4g} ({similarity['relative']:.2%} of theta_0)")
+        print(f"{'layer':<6} {'CKA':>7} {'R2':>7}")
+        for layer in similarity["layers"]:
+            print(f"{layer['layer']:<6} {layer['cka']:>7.4f} {layer['r2']:>7.4f}")
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps({"encoder": name, "results": {k: r.to_json() for k, r in results.items()}},
-                                             indent=2) + "\n")
+        Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
     return 0
 
 

@@ -5,13 +5,15 @@
 utterance classifier (project, mean-pool over valid frames, linear). The weights train with the
 head. `train_probe(spec, train, dev, test, ...)` trains one probe per learning rate of a small
 log-scale grid with Adam, picks the rate by the dev metric and reports dev and test for it, plus
-the learned layer weights. Batches are padded to a few fixed frame-length buckets, so a probe
-compiles a handful of programs however many steps it runs.
+the learned layer weights. Batches are padded to a few fixed frame-length buckets, and the train
+step takes the learning rate as data (`optax.inject_hyperparams`), so one task compiles a
+handful of programs however many steps, learning rates and encoders (an alpha sweep) it probes.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Sequence
 
 import flax.linen as nn
@@ -144,6 +146,22 @@ def _metric(spec: ProbeSpec, apply, params, batcher: _Batcher) -> float:
     return error_rate(refs, hyps) if spec.kind == "ctc" else correct / max(count, 1)
 
 
+@functools.lru_cache(maxsize=16)
+def _compiled(spec: ProbeSpec, num_states: int):
+    """`(init, optimizer, step, apply)` of a probe, jitted once per task (and batch shape)."""
+    model = WeightedSumProbe(spec, num_states)
+    optimizer = optax.inject_hyperparams(optax.adam)(learning_rate=1e-3)
+
+    def step(params, opt_state, batch):
+        loss, grads = jax.value_and_grad(
+            lambda p: _loss(spec, model.apply({"params": p}, batch["features"], batch["frame_mask"], True), batch))(params)
+        updates, opt_state = optimizer.update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), opt_state, loss
+
+    init = jax.jit(lambda key, f, m: model.init(key, f, m)["params"])
+    return init, optimizer, jax.jit(step), jax.jit(lambda p, f, m: model.apply({"params": p}, f, m))
+
+
 def train_probe(spec: ProbeSpec, train: FeatureSet, dev: FeatureSet, test: FeatureSet, *,
                 learning_rates: Sequence[float] = (1e-4, 1e-3, 1e-2), steps: int = 1000, batch_size: int = 16,
                 num_buckets: int = 4, seed: int = 0, progress: bool = True) -> ProbeResult:
@@ -154,23 +172,14 @@ def train_probe(spec: ProbeSpec, train: FeatureSet, dev: FeatureSet, test: Featu
     if spec.kind == "ctc":
         width = -(-max(len(l) for s in (train, dev, test) for l in s.labels) // 8) * 8
     batchers = [_Batcher(s, batch_size, buckets, width) for s in (train, dev, test)]
-    model = WeightedSumProbe(spec, train.num_states)
+    init, optimizer, step, apply = _compiled(spec, train.num_states)
     init_batch = next(batchers[0].batches(None))[1]
-    apply = jax.jit(lambda p, f, m: model.apply({"params": p}, f, m))
     best = None
     dev_by_lr = {}
     for lr in learning_rates:
-        params = model.init(jax.random.PRNGKey(seed), init_batch["features"], init_batch["frame_mask"])["params"]
-        optimizer = optax.adam(lr)
+        params = init(jax.random.PRNGKey(seed), init_batch["features"], init_batch["frame_mask"])
         opt_state = optimizer.init(params)
-
-        @jax.jit
-        def step(params, opt_state, batch):
-            loss, grads = jax.value_and_grad(
-                lambda p: _loss(spec, model.apply({"params": p}, batch["features"], batch["frame_mask"], True), batch))(params)
-            updates, opt_state = optimizer.update(grads, opt_state, params)
-            return optax.apply_updates(params, updates), opt_state, loss
-
+        opt_state.hyperparams["learning_rate"] = jnp.asarray(lr, jnp.float32)
         rng = np.random.default_rng(seed)
         done = 0
         bar = tqdm(total=steps, desc=f"probe {spec.name} lr {lr:g}", unit="step", leave=False, disable=not progress)

@@ -4,7 +4,9 @@
 of each task, trains a `WeightedSumProbe` per task over a learning-rate grid (picked on dev,
 reported on test) and returns `{task: ProbeResult}`. Phone recognition and ASR are CTC probes
 (PER / CER-or-WER as `error_rate`), speaker, keyword and style are utterance classifiers
-(accuracy).
+(accuracy). `similarity_to_reference(bundle, reference, task, ...)`: per-layer CKA and R^2 of the
+encoder's features against a reference encoder's (theta_0) on one task's test split, and the
+size of the weight update (for baselines such as L2 regularisation and LoRA, trained apart).
 """
 
 from __future__ import annotations
@@ -50,3 +52,16 @@ def evaluate_encoder(bundle, tasks: Sequence[str], *, corpus_root: Path, params=
                                     learning_rates=learning_rates, steps=steps, batch_size=batch_size, seed=seed,
                                     progress=progress)
     return results
+
+
+def similarity_to_reference(bundle, reference, task: str, *, corpus_root: Path, split: str = "test") -> dict:
+    """`evaluate.similarity.similarity_report` of `bundle` against `reference` (same architecture)."""
+    from speechft_jax.data.synth import corpus_task
+    from speechft_jax.evaluate.similarity import similarity_report
+    from speechft_jax.merge import check_compatible
+
+    check_compatible(reference.params, bundle.params)
+    source, label_spec = corpus_task(corpus_root, task, split)
+    ours = extract_feature_set(bundle, source, label_spec, desc=f"{task} {split} features")
+    theirs = extract_feature_set(reference, source, label_spec, desc=f"{task} {split} reference features")
+    return similarity_report(ours.features, theirs.features, bundle.params, reference.params, task)

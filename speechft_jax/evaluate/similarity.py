@@ -6,7 +6,8 @@ centring; 1 for identical features, invariant to rotations and isotropic scaling
 `linear_r2(x, y)`: R^2 of a least-squares linear map (with bias) from `x` to `y`, fitted on half
 of the frames and scored on the other half: `1 - SS_res / SS_tot` summed over y's dimensions.
 `layer_similarity(feats, ref_feats)`: both per hidden state. `weight_change(theta, theta_0)`:
-the L2 norm of the update and its size relative to `||theta_0||`.
+the L2 norm of the update and its size relative to `||theta_0||`. `similarity_report` is both,
+as the sweep and `python -m speechft_jax.evaluate --similarity-to` report them.
 """
 
 from __future__ import annotations
@@ -51,3 +52,8 @@ def weight_change(theta, theta_0) -> dict:
     """`{"l2": ||theta - theta_0||, "relative": ||theta - theta_0|| / ||theta_0||}`."""
     distance = float(np.sqrt(squared_distance(theta, theta_0)))
     return {"l2": distance, "relative": distance / float(np.sqrt(sum_of_squares(theta_0)))}
+
+
+def similarity_report(features: list, reference: list, theta, theta_0, task: str) -> dict:
+    """`{"task", "layers": layer_similarity(...), "l2", "relative"}` of one encoder against theta_0."""
+    return {"task": task, "layers": layer_similarity(features, reference), **weight_change(theta, theta_0)}

@@ -22,15 +22,13 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         from speechft_jax.sweep.config import load_sweep_config
-        from speechft_jax.sweep.runner import format_table, run_sweep
+        from speechft_jax.sweep.runner import report, run_sweep
 
         summary = run_sweep(load_sweep_config(args.config, args.set))
     except (CheckpointError, ConfigError, MergeError, OSError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    print(format_table(summary))
-    print(f"best alpha {summary['best_alpha']:g}; sweep.json and scores.svg written in "
-          f"{summary['wall_seconds']:.0f} s")
+    print(report(summary))
     return 0
 
 

@@ -10,7 +10,14 @@
     output_dir: runs/demo_sweep
 
 A task's score is its accuracy, or 1 - its error rate, so that higher is better everywhere;
-the chosen alpha maximises the mean score over `select_on`.
+the chosen alpha maximises the mean score over `select_on`. `similarity: true` (the default) also
+compares every alpha's features with theta_0's on the first task's test split (CKA and R^2 per
+layer) and reports the size of the weight update.
+
+The same section, without `pretrained`, `finetuned` and `output_dir`, can sit under `sweep:` in a
+training config: the run then sweeps its own result (theta_0 = `model.pretrained`, theta_ft = the
+run's `encoder/`, written under the run's `sweep/`), which is how `configs/demo.yaml` runs all of
+Speech-FT in one command.
 """
 
 from __future__ import annotations
@@ -36,15 +43,16 @@ class ProbeSettings:
 
 @dataclass(frozen=True)
 class SweepConfig:
-    pretrained: str
-    finetuned: str
-    output_dir: str
+    pretrained: str | None = None
+    finetuned: str | None = None
+    output_dir: str | None = None
     alphas: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0)
     tasks: tuple[str, ...] = ("pr", "sid", "ks", "style")
     select_on: tuple[str, ...] = ()
     corpus: Literal["tiny", "demo", "full"] = "demo"
     corpus_dir: str | None = None
     probe: ProbeSettings = field(default_factory=ProbeSettings)
+    similarity: bool = True
     seed: int = 0
 
     def validate(self):
@@ -61,4 +69,9 @@ class SweepConfig:
 
 
 def load_sweep_config(path, overrides=()) -> SweepConfig:
-    return load_config(SweepConfig, path, overrides)
+    """A standalone sweep file: `pretrained`, `finetuned` and `output_dir` are required there."""
+    config = load_config(SweepConfig, path, overrides)
+    for key in ("pretrained", "finetuned", "output_dir"):
+        if not getattr(config, key):
+            raise ConfigError(f"{path}: {key} is missing, expected a path")
+    return config

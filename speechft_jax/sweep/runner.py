@@ -4,11 +4,17 @@
 features for all alphas at once (`sweep_feature_sets`: the merge inside the jit), trains the
 SUPERB-style probe of each alpha (`evaluate.probe.train_probe`), and returns
 `{alpha: {task: ProbeResult}}` plus the alpha that maximises the mean score over `select_on`.
-It writes `sweep.json`, `scores.svg` (score against alpha per task) and prints the table.
+With `similarity`, every alpha's features on the first task's test split are compared with
+theta_0's (linear CKA and R^2 per hidden state, `evaluate.similarity`; theta_0's features come from
+the same compiled program, alpha 0), and the weight update's L2 size is reported. It writes
+`sweep.json`, `scores.svg` (score against alpha per task); `format_table` gives the printed table
+(the paper's table in miniature: pre-trained = alpha 0, Stable-FT = alpha 1, Speech-FT = the
+chosen alpha).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -18,7 +24,8 @@ import numpy as np
 from speechft_jax.checkpoints import load_pretrained
 from speechft_jax.evaluate.probe import train_probe
 from speechft_jax.evaluate.runner import probe_spec
-from speechft_jax.merge import check_compatible, check_same_architecture
+from speechft_jax.evaluate.similarity import similarity_report
+from speechft_jax.merge import check_compatible, check_same_architecture, interpolate
 from speechft_jax.sweep.config import SweepConfig
 from speechft_jax.sweep.features import sweep_feature_sets
 from speechft_jax.sweep.plot import line_plot_svg
@@ -40,12 +47,20 @@ def run_sweep(config: SweepConfig, progress: bool = True) -> dict:
     root = Path(config.corpus_dir) if config.corpus_dir else ensure_corpus(config.corpus)
     alphas = [float(a) for a in config.alphas]
     results: dict[float, dict] = {a: {} for a in alphas}
-    for task in config.tasks:
+    similarity: dict = {}
+    for task_index, task in enumerate(config.tasks):
         per_split = {}
         for split in ("train", "dev", "test"):
             source, label_spec = corpus_task(root, task, split)
-            per_split[split] = sweep_feature_sets(base, tuned.params, alphas, source, label_spec,
-                                                  desc=f"{task} {split}: features for {len(alphas)} alphas")
+            with_base = config.similarity and task_index == 0 and split == "test" and 0.0 not in alphas
+            split_alphas = alphas + [0.0] if with_base else alphas
+            per_split[split] = sweep_feature_sets(base, tuned.params, split_alphas, source, label_spec,
+                                                  desc=f"{task} {split}: features for {len(split_alphas)} alphas")
+            if config.similarity and task_index == 0 and split == "test":
+                reference = per_split[split][split_alphas.index(0.0)].features
+                similarity = {a: similarity_report(per_split[split][k].features, reference,
+                                                   interpolate(base.params, tuned.params, a), base.params, task)
+                              for k, a in enumerate(alphas)}
         spec = probe_spec(task, label_spec)
         for k, alpha in enumerate(alphas):
             results[alpha][task] = train_probe(
@@ -61,6 +76,7 @@ def run_sweep(config: SweepConfig, progress: bool = True) -> dict:
     summary = {"pretrained": config.pretrained, "finetuned": config.finetuned, "alphas": alphas,
                "select_on": select_on, "objective": {str(a): objective[a] for a in alphas}, "best_alpha": best,
                "results": {str(a): {t: r.to_json() for t, r in results[a].items()} for a in alphas},
+               "similarity": {str(a): v for a, v in similarity.items()},
                "wall_seconds": round(time.time() - started, 1)}
     (out / "sweep.json").write_text(json.dumps(summary, indent=2) + "\n")
     line_plot_svg(out / "scores.svg", alphas, {t: [task_score(results[a][t]) for a in alphas] for t in config.tasks},
@@ -68,15 +84,45 @@ def run_sweep(config: SweepConfig, progress: bool = True) -> dict:
     return summary
 
 
+def _method(alpha: float, best: float) -> str:
+    names = {0.0: "pre-trained", 1.0: "Stable-FT"}
+    label = names.get(alpha, "")
+    return f"{label} + Speech-FT" if alpha == best and label else label or ("Speech-FT" if alpha == best else "")
+
+
 def format_table(summary: dict) -> str:
+    """Rows = alphas; columns = each task's test metric, the objective, and (with similarity) the
+    last hidden state's CKA and R^2 to theta_0 and the relative weight update."""
     tasks = list(next(iter(summary["results"].values())))
-    lines = ["alpha  " + "  ".join(f"{t:>8}" for t in tasks) + f"  {'objective':>9}"]
+    similarity = summary.get("similarity") or {}
+    extra = f"  {'CKA last':>8}  {'R2 last':>8}  {'|dW|/|W0|':>9}" if similarity else ""
+    lines = [f"{'alpha':<5}  {'method':<24}  " + "  ".join(f"{t:>8}" for t in tasks) + f"  {'objective':>9}" + extra]
     for a in summary["alphas"]:
         row = summary["results"][str(a)]
         cells = "  ".join(f"{row[t]['test']:>8.4f}" for t in tasks)
-        mark = "  <- best" if a == summary["best_alpha"] else ""
-        lines.append(f"{a:<5g}  {cells}  {summary['objective'][str(a)]:>9.4f}{mark}")
+        line = f"{a:<5g}  {_method(a, summary['best_alpha']):<24}  {cells}  {summary['objective'][str(a)]:>9.4f}"
+        if similarity:
+            sim = similarity[str(a)]
+            line += f"  {sim['layers'][-1]['cka']:>8.4f}  {sim['layers'][-1]['r2']:>8.4f}  {sim['relative']:>9.4f}"
+        lines.append(line)
     metrics = ", ".join(f"{t}: {summary['results'][str(summary['alphas'][0])][t]['metric']}" for t in tasks)
     lines.append(f"(test metrics: {metrics}; objective = mean over {', '.join(summary['select_on'])} of "
-                 f"accuracy or 1 - error rate)")
+                 f"accuracy or 1 - error rate; the chosen alpha is marked Speech-FT"
+                 + (f"; CKA / R2 of the last hidden state to theta_0's on {next(iter(similarity.values()))['task']} test)"
+                    if similarity else ")"))
     return "\n".join(lines)
+
+
+def report(summary: dict) -> str:
+    """The table and where the results went."""
+    return (format_table(summary) + f"\nbest alpha {summary['best_alpha']:g}; sweep.json and scores.svg written "
+            f"in {summary['wall_seconds']:.0f} s")
+
+
+def training_run_sweep(train_config, result, config_dir=None) -> SweepConfig:
+    """A training config's `sweep` section made whole: theta_0 = its `model.pretrained`, theta_ft =
+    the run's `encoder/`, the output under the run's `sweep/`."""
+    from speechft_jax.train.start_encoder import resolve_path
+
+    return dataclasses.replace(train_config.sweep, pretrained=str(resolve_path(train_config.model.pretrained, config_dir)),
+                               finetuned=str(result.encoder_dir), output_dir=str(Path(result.output_dir) / "sweep"))

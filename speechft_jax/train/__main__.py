@@ -1,4 +1,9 @@
-"""`python -m speechft_jax.train --config configs/<name>.yaml [--set key=value ...] [--resume]`."""
+"""`python -m speechft_jax.train --config configs/<name>.yaml [--set key=value ...] [--resume]`.
+
+Trains (or continues) the run; when the config has a `sweep` section, process 0 then runs
+Speech-FT's alpha sweep of `model.pretrained` against the run's encoder (probes, similarity, a table
+and a plot under `output_dir/sweep/`), as `configs/demo.yaml` does.
+"""
 
 from __future__ import annotations
 
@@ -17,8 +22,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--resume", action="store_true", help="require a checkpoint in output_dir to continue from")
     args = parser.parse_args(argv)
 
+    import jax
+
     from speechft_jax.checkpoints import CheckpointError
     from speechft_jax.data import DataError
+    from speechft_jax.merge import MergeError
     from speechft_jax.models.config import ConfigError
     from speechft_jax.train.config import load_train_config
     from speechft_jax.train.distributed import maybe_initialize_distributed
@@ -27,8 +35,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = load_train_config(args.config, args.overrides)
         maybe_initialize_distributed()
-        train(config, config_dir=Path(args.config).parent, require_checkpoint=args.resume)
-    except (ConfigError, DataError, CheckpointError, TrainingDiverged) as err:
+        result = train(config, config_dir=Path(args.config).parent, require_checkpoint=args.resume)
+        if config.sweep is not None and jax.process_index() == 0:
+            from speechft_jax.sweep.runner import report, run_sweep, training_run_sweep
+
+            print(f"Speech-FT steps 2 and 3: the alpha sweep {list(config.sweep.alphas)} of theta_0 and {result.encoder_dir}")
+            print(report(run_sweep(training_run_sweep(config, result, Path(args.config).parent))))
+    except (ConfigError, DataError, CheckpointError, MergeError, TrainingDiverged) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     return 0

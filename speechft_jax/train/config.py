@@ -11,6 +11,8 @@ file (see `config_loading`), so a typo, a wrong type or an out-of-range value is
     optimizer: steps, learning rates, beta (head-only warm-up fraction), clipping, accumulation
     finetune:  the method and baseline switches (frozen CNN, L2 toward theta_0, LoRA, early checkpoints)
     mesh / checkpoint / logging: devices, Orbax checkpoints, metrics
+    sweep:     optional Speech-FT steps 2 and 3 after training: the alpha sweep of theta_0 and the
+               run's encoder with SUPERB-style probes and feature similarity (`sweep.config`)
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any, Literal
 
 from speechft_jax.config_loading import load_config
 from speechft_jax.models.config import ConfigError
+from speechft_jax.sweep.config import SweepConfig
 
 CORPUS_TASKS = ("pr", "asr", "sid", "ks", "style", "xl_cmn", "xl_es")
 CORPUS_AUDIO = "audio"  # every utterance of a split, no labels (self-supervised objectives)
@@ -349,6 +352,7 @@ class TrainConfig:
     mesh: MeshConfig = field(default_factory=MeshConfig)
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
+    sweep: SweepConfig | None = None
 
     def validate(self):
         _check(bool(self.output_dir), "output_dir", self.output_dir, "a directory path")
@@ -368,6 +372,12 @@ class TrainConfig:
         if self.objective == "score":
             _check(self.model.pretrained is not None, "model.pretrained", None,
                    "a pre-trained encoder for objective score (it fine-tunes theta_0's top layers)")
+        if self.sweep is not None:
+            for key in ("pretrained", "finetuned", "output_dir"):
+                _check(getattr(self.sweep, key) is None, f"sweep.{key}", getattr(self.sweep, key),
+                       "nothing: a training run sweeps model.pretrained against its own encoder/")
+            _check(self.model.pretrained is not None, "model.pretrained", None,
+                   "a pre-trained encoder when there is a sweep section (theta_0 of the merge)")
         if self.objective == "hubert" and self.model.pretrained is None:
             _check(self.hubert is None or self.hubert.targets != "pretrained_head" or self.hubert.teacher is not None,
                    "hubert.targets", "pretrained_head", "a pre-trained model or teacher with a pre-training head")

@@ -47,7 +47,7 @@ SUMMARY_NAME = "summary.json"
 ENCODER_DIR = "encoder"
 SHARDING_NAME = "sharding.json"
 # settings that may change between a run and its resumption
-_RESUMABLE_CHANGES = ("logging", "checkpoint", "output_dir")
+_RESUMABLE_CHANGES = ("logging", "checkpoint", "output_dir", "sweep")
 
 
 class TrainingDiverged(RuntimeError):

@@ -1,0 +1,51 @@
+"""`python -m speechft_jax.evaluate`: probes, the table, JSON, and similarity to a reference encoder."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import speechft_jax as sj
+from conftest import tiny_encoder_config
+from speechft_jax.evaluate.__main__ import main as evaluate_main
+
+
+@pytest.fixture(scope="module")
+def encoders(tmp_path_factory):
+    root = tmp_path_factory.mktemp("encoders")
+    config = tiny_encoder_config()
+    for name, seed in (("base", 0), ("other", 1)):
+        sj.save_pretrained(sj.init_encoder(config, seed=seed), root / name)
+    sj.save_pretrained(sj.init_encoder(tiny_encoder_config(num_hidden_layers=1), seed=0), root / "shallow")
+    return root
+
+
+def _run(encoders, corpus, *extra):
+    return evaluate_main(["--encoder", str(encoders / "base"), "--tasks", "sid", "--corpus-dir", str(corpus),
+                          "--steps", "5", "--lr", "1e-2", *extra])
+
+
+def test_evaluate_reports_probes_and_similarity(encoders, demo_corpus_tiny, tmp_path, capsys):
+    out = tmp_path / "eval.json"
+    assert _run(encoders, demo_corpus_tiny, "--similarity-to", str(encoders / "other"), "--out", str(out)) == 0
+    report = json.loads(out.read_text())
+    assert report["results"]["sid"]["metric"] == "accuracy" and 0.0 <= report["results"]["sid"]["test"] <= 1.0
+    similarity = report["similarity"]
+    assert similarity["reference"] == str(encoders / "other") and similarity["task"] == "sid"
+    assert len(similarity["layers"]) == 1 + tiny_encoder_config().num_hidden_layers
+    assert all(layer["cka"] < 0.99 for layer in similarity["layers"])  # a different random encoder
+    assert similarity["l2"] > 0 and similarity["relative"] > 0
+    printed = capsys.readouterr().out
+    assert "similarity to" in printed and "CKA" in printed
+
+    assert _run(encoders, demo_corpus_tiny, "--similarity-to", str(encoders / "base"), "--out", str(out)) == 0
+    itself = json.loads(out.read_text())["similarity"]
+    assert itself["l2"] == 0.0
+    assert all(layer["cka"] == pytest.approx(1.0, abs=1e-4) for layer in itself["layers"])
+
+
+def test_similarity_to_another_architecture_is_a_one_line_error(encoders, demo_corpus_tiny, capsys):
+    assert _run(encoders, demo_corpus_tiny, "--similarity-to", str(encoders / "shallow")) == 2
+    err = capsys.readouterr().err
+    assert "num_hidden_layers" in err and err.count("\n") == 1
