@@ -3,7 +3,6 @@
 import argparse
 import json
 import os
-import pickle
 
 import numpy as np
 import pytest
