@@ -57,11 +57,11 @@ def evaluate_encoder(bundle, tasks: Sequence[str], *, corpus_root: Path, params=
 def similarity_to_reference(bundle, reference, task: str, *, corpus_root: Path, split: str = "test") -> dict:
     """`evaluate.similarity.similarity_report` of `bundle` against `reference` (same architecture)."""
     from speechft_jax.data.synth import corpus_task
-    from speechft_jax.evaluate.similarity import similarity_report
+    from speechft_jax.evaluate.similarity import similarity_report, weight_change
     from speechft_jax.merge import check_compatible
 
     check_compatible(reference.params, bundle.params)
     source, label_spec = corpus_task(corpus_root, task, split)
     ours = extract_feature_set(bundle, source, label_spec, desc=f"{task} {split} features")
     theirs = extract_feature_set(reference, source, label_spec, desc=f"{task} {split} reference features")
-    return similarity_report(ours.features, theirs.features, bundle.params, reference.params, task)
+    return similarity_report(ours.features, theirs.features, weight_change(bundle.params, reference.params), task)

@@ -54,6 +54,7 @@ def weight_change(theta, theta_0) -> dict:
     return {"l2": distance, "relative": distance / float(np.sqrt(sum_of_squares(theta_0)))}
 
 
-def similarity_report(features: list, reference: list, theta, theta_0, task: str) -> dict:
-    """`{"task", "layers": layer_similarity(...), "l2", "relative"}` of one encoder against theta_0."""
-    return {"task": task, "layers": layer_similarity(features, reference), **weight_change(theta, theta_0)}
+def similarity_report(features: list, reference: list, change: dict, task: str) -> dict:
+    """`{"task", "layers": layer_similarity(...), "l2", "relative"}` of one encoder against theta_0;
+    `change` is its `weight_change`."""
+    return {"task": task, "layers": layer_similarity(features, reference), **change}

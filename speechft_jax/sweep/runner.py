@@ -24,8 +24,8 @@ import numpy as np
 from speechft_jax.checkpoints import load_pretrained
 from speechft_jax.evaluate.probe import train_probe
 from speechft_jax.evaluate.runner import probe_spec
-from speechft_jax.evaluate.similarity import similarity_report
-from speechft_jax.merge import check_compatible, check_same_architecture, interpolate
+from speechft_jax.evaluate.similarity import similarity_report, weight_change
+from speechft_jax.merge import check_compatible, check_same_architecture
 from speechft_jax.sweep.config import SweepConfig
 from speechft_jax.sweep.features import sweep_feature_sets
 from speechft_jax.sweep.plot import line_plot_svg
@@ -48,18 +48,20 @@ def run_sweep(config: SweepConfig, progress: bool = True) -> dict:
     alphas = [float(a) for a in config.alphas]
     results: dict[float, dict] = {a: {} for a in alphas}
     similarity: dict = {}
+    # ||theta_alpha - theta_0|| = alpha ||theta_ft - theta_0||: one norm serves every alpha
+    full_change = weight_change(tuned.params, base.params)
     for task_index, task in enumerate(config.tasks):
         per_split = {}
         for split in ("train", "dev", "test"):
             source, label_spec = corpus_task(root, task, split)
-            with_base = config.similarity and task_index == 0 and split == "test" and 0.0 not in alphas
-            split_alphas = alphas + [0.0] if with_base else alphas
+            measure = config.similarity and task_index == 0 and split == "test"
+            split_alphas = alphas + [0.0] if measure and 0.0 not in alphas else alphas
             per_split[split] = sweep_feature_sets(base, tuned.params, split_alphas, source, label_spec,
                                                   desc=f"{task} {split}: features for {len(split_alphas)} alphas")
-            if config.similarity and task_index == 0 and split == "test":
+            if measure:
                 reference = per_split[split][split_alphas.index(0.0)].features
                 similarity = {a: similarity_report(per_split[split][k].features, reference,
-                                                   interpolate(base.params, tuned.params, a), base.params, task)
+                                                   {key: a * v for key, v in full_change.items()}, task)
                               for k, a in enumerate(alphas)}
         spec = probe_spec(task, label_spec)
         for k, alpha in enumerate(alphas):
@@ -85,9 +87,8 @@ def run_sweep(config: SweepConfig, progress: bool = True) -> dict:
 
 
 def _method(alpha: float, best: float) -> str:
-    names = {0.0: "pre-trained", 1.0: "Stable-FT"}
-    label = names.get(alpha, "")
-    return f"{label} + Speech-FT" if alpha == best and label else label or ("Speech-FT" if alpha == best else "")
+    names = [{0.0: "pre-trained", 1.0: "Stable-FT"}.get(alpha), "Speech-FT" if alpha == best else None]
+    return " + ".join(name for name in names if name)
 
 
 def format_table(summary: dict) -> str:
@@ -106,10 +107,10 @@ def format_table(summary: dict) -> str:
             line += f"  {sim['layers'][-1]['cka']:>8.4f}  {sim['layers'][-1]['r2']:>8.4f}  {sim['relative']:>9.4f}"
         lines.append(line)
     metrics = ", ".join(f"{t}: {summary['results'][str(summary['alphas'][0])][t]['metric']}" for t in tasks)
+    note = (f"; CKA / R2 of the last hidden state to theta_0's on {next(iter(similarity.values()))['task']} test"
+            if similarity else "")
     lines.append(f"(test metrics: {metrics}; objective = mean over {', '.join(summary['select_on'])} of "
-                 f"accuracy or 1 - error rate; the chosen alpha is marked Speech-FT"
-                 + (f"; CKA / R2 of the last hidden state to theta_0's on {next(iter(similarity.values()))['task']} test)"
-                    if similarity else ")"))
+                 f"accuracy or 1 - error rate; the chosen alpha is marked Speech-FT{note})")
     return "\n".join(lines)
 
 
