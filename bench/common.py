@@ -1,4 +1,4 @@
-"""Shared helpers for the benchmarks: timing, environment line, and table printing."""
+"""Shared helpers for the benchmarks: HuBERT size configs, timing, environment line, and table printing."""
 
 from __future__ import annotations
 
@@ -6,6 +6,25 @@ import os
 import platform
 import statistics
 import time
+
+
+# transformers config keys of the HuBERT sizes the benchmarks build (random weights)
+_HUBERT_COMMON = {"model_type": "hubert", "conv_dim": [512] * 7, "conv_stride": [5, 2, 2, 2, 2, 2, 2],
+                  "conv_kernel": [10, 3, 3, 3, 3, 2, 2], "num_conv_pos_embeddings": 128,
+                  "num_conv_pos_embedding_groups": 16, "mask_time_prob": 0.05}
+HUBERT_SIZES = {
+    "base": dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072,
+                 feat_extract_norm="group", do_stable_layer_norm=False, conv_bias=False),
+    "large": dict(hidden_size=1024, num_hidden_layers=24, num_attention_heads=16, intermediate_size=4096,
+                  feat_extract_norm="layer", do_stable_layer_norm=True, conv_bias=True),
+    "xlarge": dict(hidden_size=1280, num_hidden_layers=48, num_attention_heads=16, intermediate_size=5120,
+                   feat_extract_norm="layer", do_stable_layer_norm=True, conv_bias=True),
+}
+
+
+def hubert_hf_config(size: str) -> dict:
+    """The transformers config dict of HuBERT `size` (base, large, xlarge)."""
+    return {**_HUBERT_COMMON, **HUBERT_SIZES[size]}
 
 
 def time_interleaved(fns, repeats: int, warmup: int = 1) -> list[list[float]]:

@@ -22,25 +22,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from common import environment, print_table
+from common import environment, hubert_hf_config, print_table
 from speechft_jax.checkpoints.params_io import abstract_boxed_params
 from speechft_jax.models import EncoderConfig, SpeechEncoder
 from speechft_jax.tasks import CTCTask
 from speechft_jax.train import sharding as S
 from speechft_jax.train.optimizer import stable_finetuning_optimizer
 from speechft_jax.train.step import init_train_state, make_loss_fn, make_train_step
-
-COMMON = {"model_type": "hubert", "conv_dim": [512] * 7, "conv_stride": [5, 2, 2, 2, 2, 2, 2],
-          "conv_kernel": [10, 3, 3, 3, 3, 2, 2], "num_conv_pos_embeddings": 128, "num_conv_pos_embedding_groups": 16,
-          "mask_time_prob": 0.05}
-SIZES = {
-    "base": dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072,
-                 feat_extract_norm="group", do_stable_layer_norm=False, conv_bias=False),
-    "large": dict(hidden_size=1024, num_hidden_layers=24, num_attention_heads=16, intermediate_size=4096,
-                  feat_extract_norm="layer", do_stable_layer_norm=True, conv_bias=True),
-    "xlarge": dict(hidden_size=1280, num_hidden_layers=48, num_attention_heads=16, intermediate_size=5120,
-                   feat_extract_norm="layer", do_stable_layer_norm=True, conv_bias=True),
-}
 
 
 def _bytes(tree) -> int:
@@ -57,7 +45,7 @@ def _per_device(tree, shardings) -> float:
 
 
 def report(size: str, batch: int, seconds: float, remat: bool):
-    config = EncoderConfig.from_hf_dict({**COMMON, **SIZES[size]}, remat=remat)
+    config = EncoderConfig.from_hf_dict(hubert_hf_config(size), remat=remat)
     devices = jax.device_count()
     mesh = S.build_mesh(1, devices)
     boxed = abstract_boxed_params(config)

@@ -24,14 +24,8 @@ import jax.numpy as jnp
 import numpy as np
 
 import speechft_jax as sj
-from common import environment, print_table, summary, time_interleaved
+from common import environment, hubert_hf_config, print_table, summary, time_interleaved
 from speechft_jax.sweep.features import sweep_forward
-
-BASE = {"model_type": "hubert", "hidden_size": 768, "num_hidden_layers": 12, "num_attention_heads": 12,
-        "intermediate_size": 3072, "conv_dim": [512] * 7, "conv_stride": [5, 2, 2, 2, 2, 2, 2],
-        "conv_kernel": [10, 3, 3, 3, 3, 2, 2], "num_conv_pos_embeddings": 128, "num_conv_pos_embedding_groups": 16,
-        "feat_extract_norm": "group", "do_stable_layer_norm": False, "conv_bias": False}
-
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -41,7 +35,7 @@ def main(argv=None) -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--size", choices=("base", "tiny"), default="base")
     args = parser.parse_args(argv)
-    hf = BASE if args.size == "base" else json.loads(open(os.path.join(
+    hf = hubert_hf_config("base") if args.size == "base" else json.loads(open(os.path.join(
         os.path.dirname(__file__), "..", "configs", "models", "tiny-hubert-pretrain.json")).read())
     config = sj.EncoderConfig.from_hf_dict(hf)
     base, tuned = sj.init_encoder(config, seed=0), sj.init_encoder(config, seed=1)
