@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
-
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 import speechft_jax as sj
 from conftest import tiny_encoder_config
-from speechft_jax.sweep.features import sweep_forward
+from speechft_jax.sweep.features import same_cnn, sweep_forward
 
 
-def test_sweep_compiles_once_and_matches_separate_merges():
+@pytest.mark.parametrize("shared_cnn", [False, True], ids=["own-cnn", "frozen-cnn"])
+def test_sweep_compiles_once_and_matches_separate_merges(shared_cnn):
     config = tiny_encoder_config()
     base, tuned = sj.init_encoder(config, seed=0), sj.init_encoder(config, seed=1)
-    forward = sweep_forward(config)
+    assert not same_cnn(base.params, tuned.params)
+    if shared_cnn:  # as after stable fine-tuning: theta_ft keeps theta_0's CNN, which then runs once
+        tuned.params["feature_extractor"] = base.params["feature_extractor"]
+        assert same_cnn(base.params, tuned.params)
+    forward = sweep_forward(config, shared_cnn)
     alphas = jnp.array([0.0, 0.25, 0.5, 0.75, 1.0])
     rng = np.random.default_rng(0)
     audio = jnp.asarray(rng.normal(size=(2, 8000)), jnp.float32)

@@ -71,16 +71,18 @@ class SpeechEncoder(nn.Module):
     Call with `train=True` for dropout and SpecAugment (rngs 'dropout' and 'mask'), and
     `freeze_feature_extractor=True` to stop every gradient at the CNN output;
     `first_trained_layer=k` stops every gradient below transformer layer k (SCORE trains only the
-    top layers, so the backward pass stops there too).
+    top layers, so the backward pass stops there too). `cnn_features` (`[batch, frames, conv_dim[-1]]`,
+    the CNN's output computed elsewhere) replaces running the CNN on `waveforms`: the alpha sweep
+    runs a CNN shared by all merged encoders once.
     """
 
     config: EncoderConfig
 
     @nn.compact
     def __call__(self, waveforms, attention_mask=None, mask_time_indices=None, train: bool = False,
-                 freeze_feature_extractor: bool = False, first_trained_layer: int = 0):
+                 freeze_feature_extractor: bool = False, first_trained_layer: int = 0, cnn_features=None):
         cfg = self.config
-        cnn = FeatureExtractor(cfg, name="feature_extractor")(waveforms)
+        cnn = FeatureExtractor(cfg, name="feature_extractor")(waveforms) if cnn_features is None else cnn_features
         if freeze_feature_extractor:
             cnn = jax.lax.stop_gradient(cnn)
         batch, frames, _ = cnn.shape

@@ -4,7 +4,10 @@
 `(theta_0, theta_ft, alphas [K], audio, audio_mask)` that maps over the alphas with `lax.map`:
 inside the loop it forms `interpolate(theta_0, theta_ft, alpha)` and runs the encoder, so the
 merged weights never leave the device and K alphas cost K forward passes and one compilation.
-`sweep_feature_sets(...)` runs it over a source and returns one `FeatureSet` per alpha.
+With `shared_cnn=True` (theta_0 and theta_ft have the same CNN, as after stable fine-tuning, which
+freezes it) the CNN runs once, before the loop, and the K encoders share its output: the sweep
+then costs one CNN pass and K passes of the rest. `sweep_feature_sets(...)` runs it over a source
+(choosing `shared_cnn` by comparing the two CNNs) and returns one `FeatureSet` per alpha.
 """
 
 from __future__ import annotations
@@ -17,29 +20,44 @@ import jax.numpy as jnp
 from speechft_jax.evaluate.features import FeatureSet, collect_feature_sets
 from speechft_jax.merge import interpolate
 from speechft_jax.models import EncoderConfig, SpeechEncoder
+from speechft_jax.models.feature_extractor import FeatureExtractor
+
+CNN = "feature_extractor"
 
 
 @functools.lru_cache(maxsize=8)
-def sweep_forward(config: EncoderConfig):
-    """The jitted `(theta_0, theta_ft, alphas, audio, audio_mask) -> (states [K, L+1, B, T, D], frame_mask)`."""
+def sweep_forward(config: EncoderConfig, shared_cnn: bool = False):
+    """The jitted `(theta_0, theta_ft, alphas, audio, audio_mask) -> (states [K, L+1, B, T, D], frame_mask)`.
+
+    `shared_cnn=True` runs theta_0's CNN once for all alphas; only valid when theta_ft's CNN equals it.
+    """
     module = SpeechEncoder(config)
 
-    def one(theta_0, theta_ft, alpha, audio, audio_mask):
-        out = module.apply({"params": interpolate(theta_0, theta_ft, alpha)}, audio, audio_mask)
-        return jnp.stack(out.hidden_states), out.frame_mask
-
     def forward(theta_0, theta_ft, alphas, audio, audio_mask):
-        states, masks = jax.lax.map(lambda a: one(theta_0, theta_ft, a, audio, audio_mask), alphas)
+        cnn = FeatureExtractor(config).apply({"params": theta_0[CNN]}, audio) if shared_cnn else None
+
+        def one(alpha):
+            out = module.apply({"params": interpolate(theta_0, theta_ft, alpha)}, audio, audio_mask,
+                               cnn_features=cnn)
+            return jnp.stack(out.hidden_states), out.frame_mask
+
+        states, masks = jax.lax.map(one, alphas)
         return states, masks[0]
 
     return jax.jit(forward)
+
+
+def same_cnn(theta_0, theta_ft) -> bool:
+    """Whether the two encoders' CNN weights are equal (stable fine-tuning freezes the CNN)."""
+    pairs = zip(jax.tree_util.tree_leaves(theta_0[CNN]), jax.tree_util.tree_leaves(theta_ft[CNN]))
+    return all(a.shape == b.shape and bool(jnp.array_equal(a, b)) for a, b in pairs)
 
 
 def sweep_feature_sets(bundle, theta_ft, alphas, source, label_spec, *, batch_size: int = 8,
                        desc: str = "sweep features") -> list[FeatureSet]:
     """One `FeatureSet` per alpha over `source` (theta_0 = `bundle.params`)."""
     alphas = jnp.asarray(alphas, jnp.float32)
-    forward = sweep_forward(bundle.config)
+    forward = sweep_forward(bundle.config, same_cnn(bundle.params, theta_ft))
     return collect_feature_sets(bundle, source, label_spec,
                                 lambda audio, mask: forward(bundle.params, theta_ft, alphas, audio, mask),
                                 batch_size=batch_size, desc=desc)
