@@ -119,14 +119,16 @@ def _download(repo_id: str) -> Path:
                           f" with config.json and weights{reason}")
 
 
-def load_pretrained(source, dtype: str = "float32", param_dtype: str = "float32", remat: bool = False) -> PretrainedBundle:
+def load_pretrained(source, dtype: str = "float32", param_dtype: str = "float32", remat: bool = False,
+                    scan_layers: bool = False) -> PretrainedBundle:
     """Load an encoder from a transformers directory, a hub id, a fairseq HuBERT `.pt`, or a
     directory written by this project.
 
     `dtype` is the compute dtype, `param_dtype` the stored one; `remat` rematerialises each layer
-    in the backward pass.
+    in the backward pass; `scan_layers` runs alike layers as one `lax.scan` (the same function
+    and parameter layout, a shorter compile for deep models).
     """
-    runtime = {"dtype": dtype, "param_dtype": param_dtype, "remat": remat}
+    runtime = {"dtype": dtype, "param_dtype": param_dtype, "remat": remat, "scan_layers": scan_layers}
     path = Path(source).expanduser()
     if path.is_dir():
         return _load_dir(path, runtime)

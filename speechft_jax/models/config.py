@@ -51,7 +51,7 @@ _ARCH_DEFAULTS: dict[str, Any] = dict(
     max_bucket_distance=800,
 )
 # Settings of this project, not of the checkpoint: never written to config.json.
-_RUNTIME_FIELDS = ("dtype", "param_dtype", "remat")
+_RUNTIME_FIELDS = ("dtype", "param_dtype", "remat", "scan_layers")
 # transformers options that change the encoder in ways this port does not implement.
 _UNSUPPORTED_IF_SET = {
     "add_adapter": "the output adapter of speech-to-text checkpoints",
@@ -104,6 +104,7 @@ class EncoderConfig:
     dtype: str = "float32"
     param_dtype: str = "float32"
     remat: bool = False
+    scan_layers: bool = False  # run runs of alike layers as one lax.scan (faster compiles for deep models)
     # the rest of config.json, kept for export; not part of equality or hashing
     hf_extra: dict = dataclasses.field(default_factory=dict, compare=False, hash=False, repr=False)
 

@@ -54,15 +54,51 @@ class TransformerEncoder(nn.Module):
             x = norm(x)
         x = nn.Dropout(cfg.hidden_dropout)(x, deterministic=deterministic)
         layer_cls = nn.remat(EncoderLayer, static_argnums=(4,)) if cfg.remat else EncoderLayer
+        scan = cfg.scan_layers and not self.is_initializing()
         states, position_bias = [x], None
-        for i in range(cfg.num_hidden_layers):
-            if i == first_trained_layer and i > 0:  # nothing below this layer trains: no gradient
+        for start, stop in _layer_segments(cfg, first_trained_layer):
+            if start == first_trained_layer and start > 0:  # nothing below this layer trains: no gradient
                 x = jax.lax.stop_gradient(x)
                 position_bias = None if position_bias is None else jax.lax.stop_gradient(position_bias)
-            x, position_bias = layer_cls(cfg, i, name=f"layers_{i}")(x, frame_mask, position_bias, deterministic)
-            states.append(x)
+            if scan and stop - start > 1:
+                x, position_bias, segment = self._scan_layers(start, stop, x, frame_mask, position_bias, deterministic)
+                states.extend(segment)
+                continue
+            for i in range(start, stop):
+                x, position_bias = layer_cls(cfg, i, name=f"layers_{i}")(x, frame_mask, position_bias, deterministic)
+                states.append(x)
         last = norm(x) if cfg.do_stable_layer_norm else x
         return tuple(states), last
+
+    def _scan_layers(self, start, stop, x, frame_mask, position_bias, deterministic):
+        """Layers `start..stop-1` as one `lax.scan` over their parameters stacked on a new axis.
+
+        The parameters stay stored per layer (`layers_<i>`, transformers' layout); they are stacked
+        inside the program, so the compiled program holds one copy of the layer, not stop - start.
+        """
+        cfg = self.config
+        params = nn.unbox(self.variables["params"])
+        stacked = jax.tree_util.tree_map(lambda *p: jnp.stack(p), *[params[f"layers_{i}"] for i in range(start, stop)])
+        keys = None if deterministic else jax.random.split(self.make_rng("dropout"), stop - start)
+        layer = EncoderLayer(cfg, start, parent=None)  # start > 0 or no relative bias: every layer alike
+
+        def body(carry, xs):
+            layer_params, key = xs
+            rngs = None if key is None else {"dropout": key}
+            out, _ = layer.apply({"params": layer_params}, carry, frame_mask, position_bias, deterministic, rngs=rngs)
+            return out, out
+
+        body = jax.checkpoint(body, prevent_cse=False) if cfg.remat else body
+        x, outputs = jax.lax.scan(body, x, (stacked, keys))
+        return x, position_bias, [outputs[j] for j in range(stop - start)]
+
+
+def _layer_segments(cfg: EncoderConfig, first_trained_layer: int) -> list[tuple[int, int]]:
+    """Runs of alike layers: WavLM's layer 0 (it owns the relative bias table) and the frozen
+    layers below `first_trained_layer` each form their own run."""
+    cuts = sorted({0, cfg.num_hidden_layers, first_trained_layer} | ({1} if cfg.has_relative_position_bias else set()))
+    cuts = [c for c in cuts if 0 <= c <= cfg.num_hidden_layers]
+    return list(zip(cuts[:-1], cuts[1:]))
 
 
 class SpeechEncoder(nn.Module):

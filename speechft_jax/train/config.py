@@ -46,7 +46,9 @@ class ModelConfig:
     directory. Or `config`: a transformers `config.json` for a randomly initialised encoder
     (seeded by `init_seed`); a relative path is looked up from the working directory, then
     next to the YAML file. `overrides`: `EncoderConfig` fields to change (e.g. SpecAugment's
-    `mask_time_prob`, dropouts).
+    `mask_time_prob`, dropouts). `dtype` / `param_dtype` (float32, bfloat16), `remat` (recompute
+    each layer in the backward pass) and `scan_layers` (alike layers as one `lax.scan`: shorter
+    compiles for deep models) change how it runs, not what it computes.
     """
 
     pretrained: str | None = None
@@ -55,6 +57,7 @@ class ModelConfig:
     dtype: Literal["float32", "bfloat16"] = "float32"
     param_dtype: Literal["float32", "bfloat16"] = "float32"
     remat: bool = False
+    scan_layers: bool = False
     overrides: dict[str, Any] = field(default_factory=dict)
 
     def validate(self):

@@ -52,7 +52,7 @@ def _with_overrides(config: EncoderConfig, overrides: dict, spec_augment: bool) 
 
 def start_encoder(model: ModelConfig, config_dir: Path | None = None, *, spec_augment: bool = True) -> PretrainedBundle:
     """theta_0 as a bundle (params None for a random start; see the module docstring)."""
-    runtime = dict(dtype=model.dtype, param_dtype=model.param_dtype, remat=model.remat)
+    runtime = dict(dtype=model.dtype, param_dtype=model.param_dtype, remat=model.remat, scan_layers=model.scan_layers)
     if model.pretrained is not None:
         bundle = load_pretrained(str(resolve_path(model.pretrained, config_dir)), **runtime)
         config = _with_overrides(bundle.config, model.overrides, spec_augment)
