@@ -5,7 +5,7 @@ lowered from abstract shapes), on N simulated CPU devices with the mesh `data=1,
 stable fine-tuning step (frozen CNN, linear CTC head, Adam) is compiled with the trainer's
 shardings, and the report prints per-device argument bytes (parameters + optimizer state +
 batch), temporaries (activations and gradients) and the unsharded totals.
-    XLA_FLAGS=--xla_force_host_platform_device_count=8 python bench/fsdp_memory.py [--sizes base,large,xlarge]
+    XLA_FLAGS=--xla_force_host_platform_device_count=8 python bench/fsdp_memory.py [--sizes base,large,xlarge] [--remat] [--scan-layers]
 Goal (issue): per-device parameter + optimizer bytes within 1.1x of total / 8.
 """
 
@@ -44,8 +44,8 @@ def _per_device(tree, shardings) -> float:
     return total
 
 
-def report(size: str, batch: int, seconds: float, remat: bool):
-    config = EncoderConfig.from_hf_dict(hubert_hf_config(size), remat=remat)
+def report(size: str, batch: int, seconds: float, remat: bool, scan_layers: bool = False):
+    config = EncoderConfig.from_hf_dict(hubert_hf_config(size), remat=remat, scan_layers=scan_layers)
     devices = jax.device_count()
     mesh = S.build_mesh(1, devices)
     boxed = abstract_boxed_params(config)
@@ -86,17 +86,18 @@ def main(argv=None) -> None:
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=4.0)
     parser.add_argument("--remat", action="store_true", help="rematerialise each layer in the backward pass")
+    parser.add_argument("--scan-layers", action="store_true", help="alike layers as one lax.scan")
     args = parser.parse_args(argv)
     gib = lambda b: f"{b / 2 ** 30:.3f} GiB"
     rows = []
     for size in args.sizes.split(","):
-        r = report(size, args.batch, args.seconds, args.remat)
+        r = report(size, args.batch, args.seconds, args.remat, args.scan_layers)
         rows.append((size, f"{r['params_m']:.0f} M", gib(r["state_total"]), gib(r["state_device"]),
                      f"{r['state_device'] / r['ideal']:.3f}x", gib(r["args"]), gib(r["temp"])))
         print(f"{size}: compiled", flush=True)
     print(environment())
     print_table(f"stable fine-tuning step, {jax.device_count()} devices, mesh data=1 fsdp={jax.device_count()}, "
-                f"batch {args.batch} x {args.seconds:g} s, remat {args.remat}",
+                f"batch {args.batch} x {args.seconds:g} s, remat {args.remat}, scan_layers {args.scan_layers}",
                 ("model", "params", "params+opt total", "params+opt per device", "vs total/N",
                  "XLA arguments per device", "XLA temporaries per device"), rows)
 
