@@ -1,7 +1,9 @@
-"""Shared helpers for the benchmarks: HuBERT size configs, timing, environment line, and table printing."""
+"""Shared helpers for the benchmarks: HuBERT size configs, the HuBERT-size command line, the frozen-CNN
+gradient problem, byte counts, timing, environment line, and table printing."""
 
 from __future__ import annotations
 
+import argparse
 import os
 import platform
 import statistics
@@ -25,6 +27,43 @@ HUBERT_SIZES = {
 def hubert_hf_config(size: str) -> dict:
     """The transformers config dict of HuBERT `size` (base, large, xlarge)."""
     return {**_HUBERT_COMMON, **HUBERT_SIZES[size]}
+
+
+def sizes_parser(doc: str) -> argparse.ArgumentParser:
+    """The command line of the HuBERT-size reports: `--sizes base,large,xlarge --batch 8 --seconds 4`."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    parser.add_argument("--sizes", default="base,large,xlarge")
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--seconds", type=float, default=4.0)
+    return parser
+
+
+def tree_bytes(tree) -> int:
+    """Bytes of every array (or shape-dtype struct) in `tree`."""
+    import jax
+    import numpy as np
+
+    return sum(int(np.prod(x.shape)) * np.dtype(x.dtype).itemsize for x in jax.tree_util.tree_leaves(tree))
+
+
+def frozen_cnn_gradient_problem(size: str, batch: int, seconds: float, **runtime):
+    """`(loss, params, audio)` of HuBERT `size` fine-tuned with a frozen CNN (loss on the last hidden
+    state), from abstract shapes: `params` and `audio` are shape-dtype structs, nothing allocated.
+    `runtime`: `EncoderConfig` settings such as `remat` and `scan_layers`."""
+    import flax.linen as nn
+    import jax
+    import jax.numpy as jnp
+
+    from speechft_jax.models import EncoderConfig, SpeechEncoder
+
+    module = SpeechEncoder(EncoderConfig.from_hf_dict(hubert_hf_config(size), **runtime))
+    audio = jax.ShapeDtypeStruct((batch, int(seconds * 16000)), jnp.float32)
+    params = nn.unbox(jax.eval_shape(module.init, jax.random.PRNGKey(0), audio)["params"])
+
+    def loss(p, audio):
+        return jnp.mean(module.apply({"params": p}, audio, freeze_feature_extractor=True).last_hidden_state ** 2)
+
+    return loss, params, audio
 
 
 def time_interleaved(fns, repeats: int, warmup: int = 1) -> list[list[float]]:

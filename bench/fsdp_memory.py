@@ -11,7 +11,6 @@ Goal (issue): per-device parameter + optimizer bytes within 1.1x of total / 8.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
@@ -22,17 +21,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from common import environment, hubert_hf_config, print_table
+from common import environment, hubert_hf_config, print_table, sizes_parser, tree_bytes
 from speechft_jax.checkpoints.params_io import abstract_boxed_params
 from speechft_jax.models import EncoderConfig, SpeechEncoder
 from speechft_jax.tasks import CTCTask
 from speechft_jax.train import sharding as S
 from speechft_jax.train.optimizer import stable_finetuning_optimizer
 from speechft_jax.train.step import init_train_state, make_loss_fn, make_train_step
-
-
-def _bytes(tree) -> int:
-    return sum(int(np.prod(x.shape)) * jnp.dtype(x.dtype).itemsize for x in jax.tree_util.tree_leaves(tree))
 
 
 def _per_device(tree, shardings) -> float:
@@ -72,8 +67,8 @@ def report(size: str, batch: int, seconds: float, remat: bool, scan_layers: bool
                            out_shardings=(state_shardings, S.replicated(mesh)),
                            donate_argnums=(0,)).lower(abstract_state, {}, batch_abstract).compile()
     memory = compiled.memory_analysis()
-    params_total = _bytes(abstract_state.params)
-    state_total = _bytes(abstract_state)
+    params_total = tree_bytes(abstract_state.params)
+    state_total = tree_bytes(abstract_state)
     state_device = _per_device(abstract_state, state_shardings)
     return {"size": size, "params_m": sum(int(np.prod(x.shape)) for x in jax.tree_util.tree_leaves(abstract_state.params)) / 1e6,
             "state_total": state_total, "state_device": state_device, "ideal": state_total / devices,
@@ -81,10 +76,7 @@ def report(size: str, batch: int, seconds: float, remat: bool, scan_layers: bool
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", default="base,large,xlarge")
-    parser.add_argument("--batch", type=int, default=8)
-    parser.add_argument("--seconds", type=float, default=4.0)
+    parser = sizes_parser(__doc__)
     parser.add_argument("--remat", action="store_true", help="rematerialise each layer in the backward pass")
     parser.add_argument("--scan-layers", action="store_true", help="alike layers as one lax.scan")
     args = parser.parse_args(argv)

@@ -11,44 +11,25 @@ size is shown beside them. XLA's temporaries of the compiled gradient are printe
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
 
-import flax.linen as nn
 import jax
-import jax.numpy as jnp
-import numpy as np
 
-from common import environment, hubert_hf_config, print_table
-from speechft_jax.models import EncoderConfig, SpeechEncoder
-
-
-def _bytes(tree) -> int:
-    return sum(int(np.prod(x.shape)) * jnp.dtype(x.dtype).itemsize for x in jax.tree_util.tree_leaves(tree))
+from common import environment, frozen_cnn_gradient_problem, print_table, sizes_parser, tree_bytes
 
 
 def measure(size: str, remat: bool, batch: int, seconds: float, xla: bool) -> dict:
-    config = EncoderConfig.from_hf_dict(hubert_hf_config(size), remat=remat)
-    module = SpeechEncoder(config)
-    audio = jax.ShapeDtypeStruct((batch, int(seconds * 16000)), jnp.float32)
-    params = nn.unbox(jax.eval_shape(module.init, jax.random.PRNGKey(0), audio)["params"])
-
-    def loss(p, audio):
-        return jnp.mean(module.apply({"params": p}, audio, freeze_feature_extractor=True).last_hidden_state ** 2)
-
+    loss, params, audio = frozen_cnn_gradient_problem(size, batch, seconds, remat=remat)
     residuals = jax.eval_shape(lambda p, a: jax.vjp(lambda q: loss(q, a), p)[1], params, audio)
     temp = jax.jit(jax.grad(loss)).lower(params, audio).compile().memory_analysis().temp_size_in_bytes if xla else None
-    return {"residuals": _bytes(residuals), "params": _bytes(params), "temp": temp}
+    return {"residuals": tree_bytes(residuals), "params": tree_bytes(params), "temp": temp}
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", default="base,large,xlarge")
-    parser.add_argument("--batch", type=int, default=8)
-    parser.add_argument("--seconds", type=float, default=4.0)
+    parser = sizes_parser(__doc__)
     parser.add_argument("--no-xla", action="store_true", help="skip compiling for XLA's temporaries")
     args = parser.parse_args(argv)
     gib = lambda b: "-" if b is None else f"{b / 2 ** 30:.3f} GiB"

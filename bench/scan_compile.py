@@ -11,31 +11,20 @@ program; `tests/test_scan_layers.py` checks it is the same function).
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 
-import flax.linen as nn
 import jax
-import jax.numpy as jnp
 
-from common import environment, hubert_hf_config, print_table
-from speechft_jax.models import EncoderConfig, SpeechEncoder
+from common import HUBERT_SIZES, environment, frozen_cnn_gradient_problem, print_table, sizes_parser
 
 
 def compile_seconds(size: str, scan_layers: bool, remat: bool, batch: int, seconds: float) -> tuple[float, float]:
     """(lower, compile) seconds of the frozen-CNN training gradient of HuBERT `size`."""
-    config = EncoderConfig.from_hf_dict(hubert_hf_config(size), scan_layers=scan_layers, remat=remat)
-    module = SpeechEncoder(config)
-    audio = jax.ShapeDtypeStruct((batch, int(seconds * 16000)), jnp.float32)
-    params = nn.unbox(jax.eval_shape(module.init, jax.random.PRNGKey(0), audio)["params"])
-
-    def loss(p, audio):
-        return jnp.mean(module.apply({"params": p}, audio, freeze_feature_extractor=True).last_hidden_state ** 2)
-
+    loss, params, audio = frozen_cnn_gradient_problem(size, batch, seconds, scan_layers=scan_layers, remat=remat)
     start = time.perf_counter()
     lowered = jax.jit(jax.grad(loss)).lower(params, audio)
     middle = time.perf_counter()
@@ -44,16 +33,13 @@ def compile_seconds(size: str, scan_layers: bool, remat: bool, batch: int, secon
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", default="base,large,xlarge")
-    parser.add_argument("--batch", type=int, default=8)
-    parser.add_argument("--seconds", type=float, default=4.0)
+    parser = sizes_parser(__doc__)
     parser.add_argument("--remat", action="store_true")
     args = parser.parse_args(argv)
     rows = []
     for size in args.sizes.split(","):
         (lu, cu), (ls, cs) = (compile_seconds(size, scan, args.remat, args.batch, args.seconds) for scan in (False, True))
-        layers = EncoderConfig.from_hf_dict(hubert_hf_config(size)).num_hidden_layers
+        layers = HUBERT_SIZES[size]["num_hidden_layers"]
         rows.append((size, layers, f"{lu:.2f} s + {cu:.2f} s", f"{ls:.2f} s + {cs:.2f} s",
                      f"{(lu + cu) / (ls + cs):.1f}x"))
         print(f"{size}: done", flush=True)
