@@ -49,3 +49,22 @@ def test_similarity_to_another_architecture_is_a_one_line_error(encoders, demo_c
     assert _run(encoders, demo_corpus_tiny, "--similarity-to", str(encoders / "shallow")) == 2
     err = capsys.readouterr().err
     assert "num_hidden_layers" in err and err.count("\n") == 1
+
+
+def test_similarity_reuses_the_probes_test_features(encoders, demo_corpus_tiny, monkeypatch):
+    import speechft_jax.evaluate.runner as runner
+
+    extracted = []
+    real = runner.extract_feature_set
+
+    def counting(bundle, source, label_spec, **kwargs):
+        extracted.append(kwargs["desc"])
+        return real(bundle, source, label_spec, **kwargs)
+
+    monkeypatch.setattr(runner, "extract_feature_set", counting)
+    assert _run(encoders, demo_corpus_tiny, "--similarity-to", str(encoders / "other")) == 0
+    assert sorted(extracted) == ["sid dev features", "sid test features", "sid test reference features",
+                                 "sid train features"]
+    extracted.clear()  # the same weights as reference: its features are the encoder's, read back too
+    assert _run(encoders, demo_corpus_tiny, "--similarity-to", str(encoders / "base")) == 0
+    assert sorted(extracted) == ["sid dev features", "sid test features", "sid train features"]

@@ -11,8 +11,10 @@ table and writes `--out` JSON.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -48,15 +50,20 @@ def main(argv=None) -> int:
         if args.random_init:
             bundle = init_encoder(bundle.config, seed=args.seed, preprocessor=bundle.preprocessor)
         root = Path(args.corpus_dir) if args.corpus_dir else ensure_corpus(args.corpus)
-        started = time.time()
-        results = evaluate_encoder(bundle, tasks, corpus_root=root, steps=args.steps, learning_rates=learning_rates,
-                                   batch_size=args.batch_size, seed=args.seed,
-                                   cache_dir=Path(args.cache_dir) if args.cache_dir else None)
-        similarity = None
+        reference = None
         if args.similarity_to:
             reference = load_pretrained(args.similarity_to)
             check_same_architecture(reference, bundle, args.similarity_to, args.encoder)
-            similarity = similarity_to_reference(bundle, reference, tasks[0], corpus_root=root)
+        started = time.time()
+        with contextlib.ExitStack() as stack:
+            # the similarity reads the probes' test features back: a cache, if only for this run
+            cache_dir = (Path(args.cache_dir) if args.cache_dir else
+                         Path(stack.enter_context(tempfile.TemporaryDirectory())) if reference else None)
+            results = evaluate_encoder(bundle, tasks, corpus_root=root, steps=args.steps,
+                                       learning_rates=learning_rates, batch_size=args.batch_size, seed=args.seed,
+                                       cache_dir=cache_dir)
+            similarity = None if reference is None else similarity_to_reference(
+                bundle, reference, tasks[0], corpus_root=root, cache_dir=cache_dir)
     except (CheckpointError, ConfigError, MergeError, ValueError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

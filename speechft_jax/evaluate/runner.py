@@ -16,7 +16,7 @@ from typing import Sequence
 
 from speechft_jax.data.labels import SequenceLabels
 from speechft_jax.checkpoints.params_io import params_fingerprint
-from speechft_jax.evaluate.features import cached_feature_set, extract_feature_set
+from speechft_jax.evaluate.features import FeatureSet, cached_feature_set, extract_feature_set
 from speechft_jax.evaluate.probe import ProbeResult, ProbeSpec, train_probe
 
 EVAL_TASKS = ("pr", "asr", "sid", "ks", "style")
@@ -37,31 +37,41 @@ def evaluate_encoder(bundle, tasks: Sequence[str], *, corpus_root: Path, params=
     """`{task: ProbeResult}` for the encoder `bundle` (or `params` in its shape); see the module docstring."""
     from speechft_jax.data.synth import corpus_task
 
-    fingerprint = params_fingerprint(bundle.params if params is None else params) if cache_dir else ""
     results = {}
     for task in tasks:
         if task not in EVAL_TASKS:
             raise ValueError(f"task {task!r}: expected one of {', '.join(EVAL_TASKS)}")
-        splits = {}
-        for split in ("train", "dev", "test"):
-            source, label_spec = corpus_task(corpus_root, task, split)
-            splits[split] = cached_feature_set(
-                cache_dir, f"{fingerprint}-{task}-{split}",
-                lambda: extract_feature_set(bundle, source, label_spec, params=params, desc=f"{task} {split} features"))
+        splits = {split: task_features(bundle, task, split, corpus_root=corpus_root, params=params,
+                                       cache_dir=cache_dir) for split in ("train", "dev", "test")}
+        _, label_spec = corpus_task(corpus_root, task, "train")
         results[task] = train_probe(probe_spec(task, label_spec), splits["train"], splits["dev"], splits["test"],
                                     learning_rates=learning_rates, steps=steps, batch_size=batch_size, seed=seed,
                                     progress=progress)
     return results
 
 
-def similarity_to_reference(bundle, reference, task: str, *, corpus_root: Path, split: str = "test") -> dict:
-    """`evaluate.similarity.similarity_report` of `bundle` against `reference` (same architecture)."""
+def task_features(bundle, task: str, split: str, *, corpus_root: Path, params=None,
+                  cache_dir: Path | None = None, what: str = "features") -> FeatureSet:
+    """The encoder's features of one split of a demo-corpus task, read from `cache_dir` when an
+    earlier call (of `evaluate_encoder` or of `similarity_to_reference`) stored them there."""
     from speechft_jax.data.synth import corpus_task
+
+    source, label_spec = corpus_task(corpus_root, task, split)
+    fingerprint = params_fingerprint(bundle.params if params is None else params) if cache_dir else ""
+    return cached_feature_set(cache_dir, f"{fingerprint}-{task}-{split}",
+                              lambda: extract_feature_set(bundle, source, label_spec, params=params,
+                                                          desc=f"{task} {split} {what}"))
+
+
+def similarity_to_reference(bundle, reference, task: str, *, corpus_root: Path, split: str = "test",
+                            cache_dir: Path | None = None) -> dict:
+    """`evaluate.similarity.similarity_report` of `bundle` against `reference` (same architecture).
+    With the `cache_dir` of an `evaluate_encoder` call, the encoder's features are not extracted again."""
     from speechft_jax.evaluate.similarity import similarity_report, weight_change
     from speechft_jax.merge import check_compatible
 
     check_compatible(reference.params, bundle.params)
-    source, label_spec = corpus_task(corpus_root, task, split)
-    ours = extract_feature_set(bundle, source, label_spec, desc=f"{task} {split} features")
-    theirs = extract_feature_set(reference, source, label_spec, desc=f"{task} {split} reference features")
+    ours = task_features(bundle, task, split, corpus_root=corpus_root, cache_dir=cache_dir)
+    theirs = task_features(reference, task, split, corpus_root=corpus_root, cache_dir=cache_dir,
+                           what="reference features")
     return similarity_report(ours.features, theirs.features, weight_change(bundle.params, reference.params), task)
