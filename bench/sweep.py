@@ -40,7 +40,7 @@ def main(argv=None) -> None:
     parser.add_argument("--own-cnn", action="store_true", help="theta_ft's CNN differs from theta_0's")
     args = parser.parse_args(argv)
     hf = hubert_hf_config("base") if args.size == "base" else json.loads(open(os.path.join(
-        os.path.dirname(__file__), "..", "configs", "models", "tiny-hubert-pretrain.json")).read())
+        os.path.dirname(__file__), "..", "configs", "models", "tiny-hubert-filterbank.json")).read())
     config = sj.EncoderConfig.from_hf_dict(hf)
     base, tuned = sj.init_encoder(config, seed=0), sj.init_encoder(config, seed=1)
     if not args.own_cnn:

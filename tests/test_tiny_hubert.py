@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import jax
 import numpy as np
 import torch
 
 import speechft_jax as sj
+from speechft_jax.models.filterbank_init import filterbank_cnn
 
-MODEL_CONFIG = Path(__file__).parents[1] / "configs" / "models" / "tiny-hubert-pretrain.json"
+MODEL_CONFIG = Path(__file__).parents[1] / "configs" / "models" / "tiny-hubert-filterbank.json"
 
 
 def test_it_is_a_small_transformers_directory():
@@ -18,13 +20,18 @@ def test_it_is_a_small_transformers_directory():
     assert {"config.json", "model.safetensors", "pretraining_head.safetensors"} <= set(files)
     assert sum(files.values()) < 10 * 2 ** 20
     bundle = sj.load_pretrained(sj.TINY_HUBERT_DIR)
-    count = sum(x.size for x in __import__("jax").tree_util.tree_leaves(bundle.params))
+    count = sum(x.size for x in jax.tree.leaves(bundle.params))
     assert 1e6 < count < 5e6
     made_from = json.loads(MODEL_CONFIG.read_text())
     shipped = json.loads((sj.TINY_HUBERT_DIR / "config.json").read_text())
-    for key in ("hidden_size", "num_hidden_layers", "intermediate_size", "conv_dim", "feat_extract_norm"):
+    for key in ("hidden_size", "num_hidden_layers", "intermediate_size", "conv_dim", "conv_kernel", "conv_stride",
+                "feat_extract_norm"):
         assert shipped[key] == made_from[key], key
     assert bundle.pretraining_head is not None
+    # pre-trained with its CNN frozen at the filterbank start (configs/pretrain/tiny_hubert_iter1.yaml)
+    started = filterbank_cnn(bundle.config, bundle.params)["feature_extractor"]
+    for a, b in zip(jax.tree.leaves(started), jax.tree.leaves(bundle.params["feature_extractor"])):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_transformers_loads_it_and_agrees_with_the_flax_port():

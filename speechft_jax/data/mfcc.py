@@ -23,11 +23,11 @@ from speechft_jax.data.audio import SAMPLE_RATE
 WINDOW_SAMPLES = 400  # 25 ms at 16 kHz
 
 
-def _hz_to_mel(hz):
+def hz_to_mel(hz):
     return 1127.0 * np.log1p(np.asarray(hz, np.float64) / 700.0)
 
 
-def _mel_to_hz(mel):
+def mel_to_hz(mel):
     return 700.0 * np.expm1(np.asarray(mel, np.float64) / 1127.0)
 
 
@@ -36,7 +36,7 @@ def mel_filterbank(n_mels: int, n_fft: int, sample_rate: int = SAMPLE_RATE,
                    fmin: float = 20.0, fmax: float | None = None) -> np.ndarray:
     """Triangular filters on the HTK mel scale, `[n_mels, n_fft // 2 + 1]`."""
     fmax = sample_rate / 2 if fmax is None else fmax
-    edges = _mel_to_hz(np.linspace(_hz_to_mel(fmin), _hz_to_mel(fmax), n_mels + 2))
+    edges = mel_to_hz(np.linspace(hz_to_mel(fmin), hz_to_mel(fmax), n_mels + 2))
     freqs = np.fft.rfftfreq(n_fft, 1.0 / sample_rate)
     lower, centre, upper = edges[:-2, None], edges[1:-1, None], edges[2:, None]
     rise = (freqs - lower) / (centre - lower)

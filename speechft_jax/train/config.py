@@ -44,8 +44,9 @@ class ModelConfig:
 
     `pretrained`: a transformers directory, a hub id, a fairseq `.pt` or a speechft Flax
     directory. Or `config`: a transformers `config.json` for a randomly initialised encoder
-    (seeded by `init_seed`); a relative path is looked up from the working directory, then
-    next to the YAML file. `overrides`: `EncoderConfig` fields to change (e.g. SpecAugment's
+    (seeded by `init_seed`; `cnn_init: filterbank` starts its CNN as a mel-spaced Gabor filterbank
+    followed by per-channel averages, `models/filterbank_init.py`); a relative path is looked up
+    from the working directory, then next to the YAML file. `overrides`: `EncoderConfig` fields to change (e.g. SpecAugment's
     `mask_time_prob`, dropouts). `dtype` / `param_dtype` (float32, bfloat16), `remat` (recompute
     each layer in the backward pass) and `scan_layers` (alike layers as one `lax.scan`: shorter
     compiles for deep models) change how it runs, not what it computes.
@@ -54,6 +55,7 @@ class ModelConfig:
     pretrained: str | None = None
     config: str | None = None
     init_seed: int = 0
+    cnn_init: Literal["random", "filterbank"] = "random"
     dtype: Literal["float32", "bfloat16"] = "float32"
     param_dtype: Literal["float32", "bfloat16"] = "float32"
     remat: bool = False
@@ -64,6 +66,9 @@ class ModelConfig:
         if (self.pretrained is None) == (self.config is None):
             raise ConfigError(f"pretrained={self.pretrained!r}, config={self.config!r}: expected exactly "
                               "one of them (a checkpoint, or a config.json for random initialisation)")
+        if self.cnn_init != "random" and self.pretrained is not None:
+            raise ConfigError(f"cnn_init={self.cnn_init!r}: only for a random start (model.config), "
+                              f"not for model.pretrained={self.pretrained!r}")
 
 
 @dataclass(frozen=True)

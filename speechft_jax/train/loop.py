@@ -131,7 +131,7 @@ def train(config: TrainConfig, *, config_dir: Path | None = None, require_checkp
     enc_abstract = nn.unbox(boxed)
     enc_shardings = S.param_shardings(boxed, mesh, rules)
     if bundle.params is None:
-        theta_0 = jax.jit(init_fn(enc_config, config.model.init_seed), out_shardings=enc_shardings)()
+        theta_0 = jax.jit(init_fn(enc_config, config.model.init_seed, config.model.cnn_init), out_shardings=enc_shardings)()
     else:
         theta_0 = jax.device_put(bundle.params, enc_shardings)
         bundle = bundle.replace(params=None)

@@ -16,6 +16,7 @@ from speechft_jax.checkpoints import PretrainedBundle, load_pretrained
 from speechft_jax.checkpoints.params_io import init_params
 from speechft_jax.models import EncoderConfig, SpeechEncoder
 from speechft_jax.models.config import ConfigError
+from speechft_jax.models.filterbank_init import filterbank_cnn
 from speechft_jax.train.config import ModelConfig
 
 # What a fine-tuning run may change in a pre-trained encoder's config (nothing architectural).
@@ -69,9 +70,14 @@ def start_encoder(model: ModelConfig, config_dir: Path | None = None, *, spec_au
     preprocessor = {"do_normalize": False, "sampling_rate": 16000, "feature_size": 1,
                     "padding_side": "right", "padding_value": 0.0, "return_attention_mask": True,
                     "feature_extractor_type": "Wav2Vec2FeatureExtractor"}
-    return PretrainedBundle(config, None, SpeechEncoder(config), f"random init (seed {model.init_seed})", preprocessor)
+    return PretrainedBundle(config, None, SpeechEncoder(config), f"random init (seed {model.init_seed}"
+                            f"{', filterbank CNN' if model.cnn_init == 'filterbank' else ''})", preprocessor)
 
 
-def init_fn(config: EncoderConfig, seed: int):
-    """A zero-argument function that initialises the encoder (jit it with `out_shardings`)."""
+def init_fn(config: EncoderConfig, seed: int, cnn_init: str = "random"):
+    """A zero-argument function that initialises the encoder (jit it with `out_shardings`);
+    `cnn_init="filterbank"` then sets its CNN with `filterbank_cnn`."""
+    if cnn_init == "filterbank":
+        filterbank_cnn(config, jax.eval_shape(lambda: init_params(config, jax.random.PRNGKey(seed))))  # errors now
+        return lambda: filterbank_cnn(config, init_params(config, jax.random.PRNGKey(seed)))
     return lambda: init_params(config, jax.random.PRNGKey(seed))
