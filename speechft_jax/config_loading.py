@@ -6,7 +6,8 @@ missing required key, a value of the wrong type, or a failed `validate()` is a o
 `ConfigError` naming the file and the dotted key, raised before anything is compiled.
 
 A file may start from another: `base: demo_pr.yaml` reads that file first (mappings merge key
-by key, lists and values replace). Supported field types: bool, int, float (ints, and strings such as `5e-4`, accepted), str, Optional[...], Literal[...],
+by key, lists and values replace); `config_dirs(path)` lists the folders of the chain, where
+the trainer looks for relative paths. Supported field types: bool, int, float (ints, and strings such as `5e-4`, accepted), str, Optional[...], Literal[...],
 tuple[T, ...] / list[T] (YAML lists), dict[str, T], and nested dataclasses.
 """
 
@@ -174,6 +175,22 @@ def read_yaml(path, _seen=()) -> dict:
     if base_path in _seen:
         raise ConfigError(f"{path}: base={base!r} includes itself")
     return _merge(read_yaml(base_path, (*_seen, path.resolve())), data)
+
+
+def config_dirs(path) -> list[Path]:
+    """The folders of the YAML file at `path` and of its `base:` chain, this file's first: where a
+    relative path written in any of them may be found."""
+    dirs, path = [], Path(path)
+    while path.resolve().parent not in dirs:
+        dirs.append(path.resolve().parent)
+        try:
+            base = (yaml.safe_load(path.read_text()) or {}).get("base")
+        except (OSError, yaml.YAMLError, AttributeError):
+            break  # read_yaml reports what is wrong with the file
+        if not isinstance(base, str):
+            break
+        path = path.parent / base
+    return dirs
 
 
 def load_config(schema, path, overrides=()):

@@ -82,6 +82,11 @@ def test_merge_cli_writes_a_transformers_directory(tmp_path, capsys):
     from transformers import AutoModel
 
     assert type(AutoModel.from_pretrained(tmp_path / "merged")).__name__ == "HubertModel"
+    # a fine-tuning run's own dropouts and masking are not architecture: it still merges
+    sj.save_pretrained(sj.init_encoder(config.replace(mask_time_prob=0.8, hidden_dropout=0.0), seed=1),
+                       tmp_path / "ft_masked")
+    assert merge_main(["--pretrained", str(tmp_path / "base"), "--finetuned", str(tmp_path / "ft_masked"),
+                       "--alpha", "0.25", "--out", str(tmp_path / "merged_masked")]) == 0
     sj.save_pretrained(sj.init_encoder(tiny_encoder_config(num_hidden_layers=1)), tmp_path / "other")
     assert merge_main(["--pretrained", str(tmp_path / "base"), "--finetuned", str(tmp_path / "other"),
                        "--out", str(tmp_path / "bad")]) == 2

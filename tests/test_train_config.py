@@ -93,3 +93,20 @@ def test_paper_configs_carry_the_paper_hyper_parameters():
         assert er.tasks[0].kind == "classification" and er.model.pretrained == hub
         assert load_train_config(root / f"{model}_pr.yaml").tasks[0].data.lexicon
         assert load_train_config(root / f"{model}_sid.yaml").tasks[0].kind == "classification"
+
+
+def test_relative_paths_are_found_beside_the_base_files(tmp_path, monkeypatch):
+    from speechft_jax.config_loading import config_dirs
+    from speechft_jax.train.start_encoder import resolve_path, start_encoder
+
+    mine = tmp_path / "mine.yaml"  # a run of one's own that starts from a shipped config elsewhere
+    mine.write_text(f"base: {ROOT / 'demo.yaml'}\noutput_dir: x\n")
+    monkeypatch.chdir(tmp_path)
+    config = load_train_config(mine)
+    assert config.model.pretrained == "../speechft_jax/assets/tiny-hubert"  # written in demo_pr.yaml
+    dirs = config_dirs(mine)
+    assert dirs == [tmp_path.resolve(), ROOT.resolve()]
+    assert resolve_path(config.model.pretrained, dirs).resolve() == (ROOT.parent / "speechft_jax" / "assets" /
+                                                                       "tiny-hubert").resolve()
+    assert not resolve_path(config.model.pretrained, tmp_path).exists()  # the run's own folder alone
+    assert start_encoder(config.model, dirs).config.hidden_size == 192

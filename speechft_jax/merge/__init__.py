@@ -17,6 +17,8 @@ from typing import Sequence
 import jax
 import jax.numpy as jnp
 
+from speechft_jax.models.config import TRAINING_SETTINGS
+
 PRETRAINING_ONLY = ("final_proj", "label_embs_concat")
 
 
@@ -44,10 +46,10 @@ def check_compatible(reference, other, what: str = "fine-tuned") -> None:
 
 def check_same_architecture(base, other, base_name: str, other_name: str) -> None:
     """Raise `MergeError` unless two loaded encoders (`PretrainedBundle`s) have the same config,
-    naming the keys that differ."""
+    naming the keys that differ; training settings (dropouts, SpecAugment) may differ."""
     a, b = base.config.to_hf_dict(), other.config.to_hf_dict()
-    if a != b:
-        differing = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+    differing = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k) and k not in TRAINING_SETTINGS)
+    if differing:
         raise MergeError(f"{other_name}: its config differs from {base_name} in {', '.join(differing[:5])}")
 
 

@@ -52,6 +52,12 @@ _ARCH_DEFAULTS: dict[str, Any] = dict(
 )
 # Settings of this project, not of the checkpoint: never written to config.json.
 _RUNTIME_FIELDS = ("dtype", "param_dtype", "remat", "scan_layers")
+# How an encoder trains (dropouts, SpecAugment), not what it computes in eval mode: a fine-tuning
+# run may change them, and two encoders that differ only in them can be merged.
+TRAINING_SETTINGS = ("hidden_dropout", "activation_dropout", "attention_dropout", "feat_proj_dropout",
+                     "layerdrop", "apply_spec_augment", "mask_time_prob", "mask_time_length",
+                     "mask_time_min_masks", "mask_feature_prob", "mask_feature_length",
+                     "mask_feature_min_masks")
 # transformers options that change the encoder in ways this port does not implement.
 _UNSUPPORTED_IF_SET = {
     "add_adapter": "the output adapter of speech-to-text checkpoints",

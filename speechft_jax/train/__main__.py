@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -25,6 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     import jax
 
     from speechft_jax.checkpoints import CheckpointError
+    from speechft_jax.config_loading import config_dirs
     from speechft_jax.data import DataError
     from speechft_jax.merge import MergeError
     from speechft_jax.models.config import ConfigError
@@ -35,12 +35,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = load_train_config(args.config, args.overrides)
         maybe_initialize_distributed()
-        result = train(config, config_dir=Path(args.config).parent, require_checkpoint=args.resume)
+        result = train(config, config_dir=config_dirs(args.config), require_checkpoint=args.resume)
         if config.sweep is not None and jax.process_index() == 0:
             from speechft_jax.sweep.runner import report, run_sweep, training_run_sweep
 
             print(f"Speech-FT steps 2 and 3: the alpha sweep {list(config.sweep.alphas)} of theta_0 and {result.encoder_dir}")
-            print(report(run_sweep(training_run_sweep(config, result, Path(args.config).parent))))
+            print(report(run_sweep(training_run_sweep(config, result, config_dirs(args.config)))))
     except (ConfigError, DataError, CheckpointError, MergeError, TrainingDiverged) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

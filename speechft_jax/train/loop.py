@@ -16,6 +16,7 @@ import dataclasses
 import json
 import time
 from pathlib import Path
+from typing import Sequence
 
 import flax.linen as nn
 import jax
@@ -108,7 +109,7 @@ def _to_host(tree):
 
 
 # ------------------------------------------------------------------------------ the run
-def train(config: TrainConfig, *, config_dir: Path | None = None, require_checkpoint: bool = False) -> TrainResult:
+def train(config: TrainConfig, *, config_dir: Path | Sequence[Path] | None = None, require_checkpoint: bool = False) -> TrainResult:
     """Run (or continue) the fine-tuning described by `config`; see the module docstring."""
     started = time.time()
     is_writer = jax.process_index() == 0

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Sequence
 
 import jax
 
@@ -52,7 +53,7 @@ def trainable_layers(config: TrainConfig, num_layers: int) -> tuple[int, ...] | 
 
 
 def attach_objectives(config: TrainConfig, bundle, theta_0, task_data, *, out: Path, mesh,
-                      config_dir: Path | None, is_writer: bool) -> dict:
+                      config_dir: Path | Sequence[Path] | None, is_writer: bool) -> dict:
     """Set `td.task` of each hubert / score task; return the frozen arrays their losses read."""
     frozen: dict = {}
     for td in task_data:

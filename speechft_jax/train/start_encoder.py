@@ -9,30 +9,33 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Sequence
 
 import jax
 
 from speechft_jax.checkpoints import PretrainedBundle, load_pretrained
 from speechft_jax.checkpoints.params_io import init_params
 from speechft_jax.models import EncoderConfig, SpeechEncoder
-from speechft_jax.models.config import ConfigError
+from speechft_jax.models.config import TRAINING_SETTINGS, ConfigError
 from speechft_jax.models.filterbank_init import filterbank_cnn
 from speechft_jax.train.config import ModelConfig
 
 # What a fine-tuning run may change in a pre-trained encoder's config (nothing architectural).
-OVERRIDABLE = ("hidden_dropout", "activation_dropout", "attention_dropout", "feat_proj_dropout",
-               "layerdrop", "apply_spec_augment", "mask_time_prob", "mask_time_length",
-               "mask_time_min_masks", "mask_feature_prob", "mask_feature_length",
-               "mask_feature_min_masks")
+OVERRIDABLE = TRAINING_SETTINGS
 
 
-def resolve_path(path: str, config_dir: Path | None) -> Path:
-    """`path` as given when it exists (or is absolute), else next to the YAML file in `config_dir`."""
+def resolve_path(path: str, config_dir: Path | Sequence[Path] | None) -> Path:
+    """`path` as given when it exists (or is absolute), else next to the first YAML file that has it
+    (`config_dir`: the folder of the run's YAML file, or the folders of its `base:` chain,
+    `config_loading.config_dirs`)."""
     candidate = Path(path).expanduser()
     if candidate.exists() or candidate.is_absolute() or config_dir is None:
         return candidate
-    beside = config_dir / candidate
-    return beside if beside.exists() else candidate
+    for folder in [config_dir] if isinstance(config_dir, (str, Path)) else config_dir:
+        beside = Path(folder) / candidate
+        if beside.exists():
+            return beside
+    return candidate
 
 
 def _with_overrides(config: EncoderConfig, overrides: dict, spec_augment: bool) -> EncoderConfig:
@@ -51,7 +54,7 @@ def _with_overrides(config: EncoderConfig, overrides: dict, spec_augment: bool) 
     return config.replace(**changes) if changes else config
 
 
-def start_encoder(model: ModelConfig, config_dir: Path | None = None, *, spec_augment: bool = True) -> PretrainedBundle:
+def start_encoder(model: ModelConfig, config_dir: Path | Sequence[Path] | None = None, *, spec_augment: bool = True) -> PretrainedBundle:
     """theta_0 as a bundle (params None for a random start; see the module docstring)."""
     runtime = dict(dtype=model.dtype, param_dtype=model.param_dtype, remat=model.remat, scan_layers=model.scan_layers)
     if model.pretrained is not None:
