@@ -4,7 +4,8 @@ The encoder is frozen; each task trains a weighted sum of its hidden states plus
 head on the demo corpus's train split, over a learning-rate grid picked on dev, and reports test.
 `--random-init` evaluates a randomly initialised encoder of the same shape instead (a baseline).
 `--similarity-to DIR` adds the feature similarity to a reference encoder (theta_0): linear CKA and
-R^2 per hidden state on the first task's test split, and the size of the weight update. Prints a
+R^2 per hidden state on the first task's test split, and the size of the weight update. `qbe`
+(query-by-example detection, no training) reports the MTWV of the best dev layer. Prints a
 table and writes `--out` JSON.
 """
 
@@ -26,7 +27,7 @@ from speechft_jax.models.config import ConfigError
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m speechft_jax.evaluate", description=__doc__.split("\n\n")[0])
     parser.add_argument("--encoder", required=True, help="encoder directory (transformers or speechft) or hub id")
-    parser.add_argument("--tasks", default="pr,sid,ks,style", help="comma-separated: pr, asr, sid, ks, style")
+    parser.add_argument("--tasks", default="pr,sid,ks,style", help="comma-separated: pr, asr, sid, ks, style, qbe")
     parser.add_argument("--corpus", default="demo", choices=("tiny", "demo", "full"), help="demo corpus preset")
     parser.add_argument("--corpus-dir", help="an already built corpus (instead of --corpus)")
     parser.add_argument("--steps", type=int, default=1000, help="probe training steps per learning rate")
@@ -63,7 +64,8 @@ def main(argv=None) -> int:
                                        learning_rates=learning_rates, batch_size=args.batch_size, seed=args.seed,
                                        cache_dir=cache_dir)
             similarity = None if reference is None else similarity_to_reference(
-                bundle, reference, tasks[0], corpus_root=root, cache_dir=cache_dir)
+                bundle, reference, next((t for t in tasks if t != "qbe"), "asr"), corpus_root=root,
+                cache_dir=cache_dir)  # QbE's documents are the asr task's utterances
     except (CheckpointError, ConfigError, MergeError, ValueError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -71,8 +73,14 @@ def main(argv=None) -> int:
     print(f"\n{name}: {len(tasks)} task(s) in {time.time() - started:.0f} s")
     print(f"{'task':<6} {'metric':<11} {'dev':>8} {'test':>8} {'lr':>8}  layer weights")
     for task, r in results.items():
-        print(f"{task:<6} {r.metric:<11} {r.dev:>8.4f} {r.test:>8.4f} {r.learning_rate:>8g}  "
+        lr = "-" if r.learning_rate is None else f"{r.learning_rate:g}"
+        print(f"{task:<6} {r.metric:<11} {r.dev:>8.4f} {r.test:>8.4f} {lr:>8}  "
               + " ".join(f"{w:.2f}" for w in r.layer_weights))
+    if "qbe" in results:
+        d = results["qbe"].details
+        print(f"qbe: layer {d['layer']} (dev MTWV by layer: {' '.join(f'{x:.4f}' for x in d['dev_mtwv_by_layer'])}; "
+              f"dev MAP: {' '.join(f'{x:.4f}' for x in d['dev_map_by_layer'])}); "
+              f"test MAP {d['test_map']:.4f} over {d['test_queries']} queries x {d['test_documents']} documents")
     report = {"encoder": name, "results": {k: r.to_json() for k, r in results.items()}}
     if similarity is not None:
         report["similarity"] = {"reference": args.similarity_to, **similarity}

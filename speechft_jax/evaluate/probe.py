@@ -59,9 +59,10 @@ class ProbeResult:
     metric: str
     dev: float
     test: float
-    learning_rate: float
+    learning_rate: float | None  # None: nothing was trained (QbE)
     layer_weights: list
     dev_by_lr: dict
+    details: dict = dataclasses.field(default_factory=dict)
 
     def to_json(self) -> dict:
         return dataclasses.asdict(self)

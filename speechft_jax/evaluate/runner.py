@@ -4,15 +4,19 @@
 of each task, trains a `WeightedSumProbe` per task over a learning-rate grid (picked on dev,
 reported on test) and returns `{task: ProbeResult}`. Phone recognition and ASR are CTC probes
 (PER / CER-or-WER as `error_rate`), speaker, keyword and style are utterance classifiers
-(accuracy). `similarity_to_reference(bundle, reference, task, ...)`: per-layer CKA and R^2 of the
-encoder's features against a reference encoder's (theta_0) on one task's test split, and the
-size of the weight update (for baselines such as L2 regularisation and LoRA, trained apart).
+(accuracy); `qbe` is query-by-example detection by subsequence DTW on the best dev layer
+(MTWV, `qbe_result`). `similarity_to_reference(bundle, reference, task, ...)`: per-layer CKA and
+R^2 of the encoder's features against a reference encoder's (theta_0) on one task's test split,
+and the size of the weight update (for baselines such as L2 regularisation and LoRA, trained
+apart).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Sequence
+
+import numpy as np
 
 from speechft_jax.data.labels import SequenceLabels
 from speechft_jax.checkpoints.params_io import params_fingerprint
@@ -39,8 +43,11 @@ def evaluate_encoder(bundle, tasks: Sequence[str], *, corpus_root: Path, params=
 
     results = {}
     for task in tasks:
-        if task not in EVAL_TASKS:
-            raise ValueError(f"task {task!r}: expected one of {', '.join(EVAL_TASKS)}")
+        if task not in EVAL_TASKS + ("qbe",):
+            raise ValueError(f"task {task!r}: expected one of {', '.join(EVAL_TASKS + ('qbe',))}")
+        if task == "qbe":
+            results[task] = qbe_result(bundle, corpus_root=corpus_root, params=params, cache_dir=cache_dir)
+            continue
         splits = {split: task_features(bundle, task, split, corpus_root=corpus_root, params=params,
                                        cache_dir=cache_dir) for split in ("train", "dev", "test")}
         _, label_spec = corpus_task(corpus_root, task, "train")
@@ -57,10 +64,45 @@ def task_features(bundle, task: str, split: str, *, corpus_root: Path, params=No
     from speechft_jax.data.synth import corpus_task
 
     source, label_spec = corpus_task(corpus_root, task, split)
+    return _features(bundle, f"{task}-{split}", source, label_spec, params=params, cache_dir=cache_dir,
+                     desc=f"{task} {split} {what}")
+
+
+def _features(bundle, key: str, source, label_spec, *, params, cache_dir, desc: str) -> FeatureSet:
     fingerprint = params_fingerprint(bundle.params if params is None else params) if cache_dir else ""
-    return cached_feature_set(cache_dir, f"{fingerprint}-{task}-{split}",
-                              lambda: extract_feature_set(bundle, source, label_spec, params=params,
-                                                          desc=f"{task} {split} {what}"))
+    return cached_feature_set(cache_dir, f"{fingerprint}-{key}",
+                              lambda: extract_feature_set(bundle, source, label_spec, params=params, desc=desc))
+
+
+def qbe_result(bundle, *, corpus_root: Path, params=None, cache_dir: Path | None = None,
+               splits_used: tuple[str, str] = ("dev", "test")) -> ProbeResult:
+    """SUPERB's QbE on the demo corpus (`evaluate/qbe.py`): the hidden state with the best MTWV on
+    the first of `splits_used` (dev; MAP breaks ties), its MTWV on the second (test; and its MAP in
+    `details`); `layer_weights` is one-hot on that state."""
+    from speechft_jax.evaluate.qbe import mean_average_precision, mtwv, qbe_scores, qbe_split
+
+    splits = {}
+    for role, split in zip(("dev", "test"), splits_used):
+        (queries, query_labels), (documents, document_labels), relevant = qbe_split(corpus_root, split)
+        splits[role] = (
+            _features(bundle, f"qbe-queries-{split}", queries, query_labels, params=params, cache_dir=cache_dir,
+                      desc=f"qbe {split} queries").features,
+            _features(bundle, f"asr-{split}", documents, document_labels, params=params, cache_dir=cache_dir,
+                      desc=f"qbe {split} documents").features,
+            relevant)
+    dev_queries, dev_documents, dev_relevant = splits["dev"]
+    num_states = int(dev_queries[0].shape[0])
+    dev_scores = [qbe_scores(dev_queries, dev_documents, layer) for layer in range(num_states)]
+    by_layer = [mtwv(scores, dev_relevant) for scores in dev_scores]
+    map_by_layer = [mean_average_precision(scores, dev_relevant) for scores in dev_scores]
+    layer = max(range(num_states), key=lambda i: (by_layer[i], map_by_layer[i]))  # MAP breaks ties (all 0)
+    test_queries, test_documents, test_relevant = splits["test"]
+    scores = qbe_scores(test_queries, test_documents, layer)
+    return ProbeResult("qbe", "mtwv", by_layer[layer], mtwv(scores, test_relevant), None,
+                       [float(i == layer) for i in range(num_states)], {},
+                       {"layer": layer, "dev_mtwv_by_layer": by_layer, "dev_map_by_layer": map_by_layer,
+                        "test_map": mean_average_precision(scores, test_relevant),
+                        "test_queries": int(test_relevant.shape[0]), "test_documents": int(test_relevant.shape[1])})
 
 
 def similarity_to_reference(bundle, reference, task: str, *, corpus_root: Path, split: str = "test",
