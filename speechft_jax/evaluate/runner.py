@@ -16,8 +16,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
-import numpy as np
-
 from speechft_jax.data.labels import SequenceLabels
 from speechft_jax.checkpoints.params_io import params_fingerprint
 from speechft_jax.evaluate.features import FeatureSet, cached_feature_set, extract_feature_set
