@@ -154,9 +154,8 @@ def _merge(base: dict, update: dict) -> dict:
     return out
 
 
-def read_yaml(path, _seen=()) -> dict:
-    """A YAML mapping; a top-level `base: other.yaml` (relative to this file) is read first and
-    this file's keys are laid over it."""
+def _chain(path, _seen=()) -> list[tuple[Path, dict]]:
+    """`(file, its own keys)` for the `base:` chain of the YAML file at `path`, the furthest base first."""
     path = Path(path)
     try:
         data = yaml.safe_load(path.read_text()) or {}
@@ -168,28 +167,31 @@ def read_yaml(path, _seen=()) -> dict:
         raise ConfigError(f"{path}: the file must be a mapping, got {type(data).__name__}")
     base = data.pop("base", None)
     if base is None:
-        return data
+        return [(path, data)]
     if not isinstance(base, str):
         raise ConfigError(f"{path}: base={base!r}, expected the path of another YAML file")
     base_path = (path.parent / base).resolve()
     if base_path in _seen:
         raise ConfigError(f"{path}: base={base!r} includes itself")
-    return _merge(read_yaml(base_path, (*_seen, path.resolve())), data)
+    return [*_chain(base_path, (*_seen, path.resolve())), (path, data)]
+
+
+def read_yaml(path) -> dict:
+    """A YAML mapping; a top-level `base: other.yaml` (relative to this file) is read first and
+    this file's keys are laid over it."""
+    merged: dict = {}
+    for _, data in _chain(path):
+        merged = _merge(merged, data)
+    return merged
 
 
 def config_dirs(path) -> list[Path]:
     """The folders of the YAML file at `path` and of its `base:` chain, this file's first: where a
     relative path written in any of them may be found."""
-    dirs, path = [], Path(path)
-    while path.resolve().parent not in dirs:
-        dirs.append(path.resolve().parent)
-        try:
-            base = (yaml.safe_load(path.read_text()) or {}).get("base")
-        except (OSError, yaml.YAMLError, AttributeError):
-            break  # read_yaml reports what is wrong with the file
-        if not isinstance(base, str):
-            break
-        path = path.parent / base
+    dirs: list[Path] = []
+    for file, _ in reversed(_chain(path)):
+        if file.resolve().parent not in dirs:
+            dirs.append(file.resolve().parent)
     return dirs
 
 

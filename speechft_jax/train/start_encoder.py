@@ -20,9 +20,6 @@ from speechft_jax.models.config import TRAINING_SETTINGS, ConfigError
 from speechft_jax.models.filterbank_init import filterbank_cnn
 from speechft_jax.train.config import ModelConfig
 
-# What a fine-tuning run may change in a pre-trained encoder's config (nothing architectural).
-OVERRIDABLE = TRAINING_SETTINGS
-
 
 def resolve_path(path: str, config_dir: Path | Sequence[Path] | None) -> Path:
     """`path` as given when it exists (or is absolute), else next to the first YAML file that has it
@@ -40,9 +37,9 @@ def resolve_path(path: str, config_dir: Path | Sequence[Path] | None) -> Path:
 
 def _with_overrides(config: EncoderConfig, overrides: dict, spec_augment: bool) -> EncoderConfig:
     for key in overrides:
-        if key not in OVERRIDABLE:
+        if key not in TRAINING_SETTINGS:  # what a run may change in a pre-trained encoder's config
             raise ConfigError(f"model.overrides.{key}: not an overridable encoder setting "
-                              f"(allowed: {', '.join(OVERRIDABLE)})")
+                              f"(allowed: {', '.join(TRAINING_SETTINGS)})")
     changes = dict(overrides)
     if not spec_augment:
         changes["apply_spec_augment"] = False
