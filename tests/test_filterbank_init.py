@@ -67,7 +67,8 @@ def test_filterbank_cnn_sets_only_the_convs():
 
 def test_filterbank_cnn_refuses_a_cnn_it_cannot_start():
     with pytest.raises(ConfigError, match=r"conv_dim=\[16, 32\]"):
-        init_fn(tiny_encoder_config(conv_dim=[16, 32], conv_kernel=[200, 4], conv_stride=[10, 4]), 0, "filterbank")
+        jax.jit(init_fn(tiny_encoder_config(conv_dim=[16, 32], conv_kernel=[200, 4], conv_stride=[10, 4]), 0,
+                        "filterbank"))()
     with pytest.raises(ConfigError, match="conv_dim\\[0\\]=15"):
         gabor_filterbank(15, 100)
 

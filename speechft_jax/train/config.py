@@ -46,8 +46,9 @@ class ModelConfig:
     directory. Or `config`: a transformers `config.json` for a randomly initialised encoder
     (seeded by `init_seed`; `cnn_init: filterbank` starts its CNN as a mel-spaced Gabor filterbank
     followed by per-channel averages, `models/filterbank_init.py`); a relative path is looked up
-    from the working directory, then next to the YAML file. `overrides`: `EncoderConfig` fields to change (e.g. SpecAugment's
-    `mask_time_prob`, dropouts). `dtype` / `param_dtype` (float32, bfloat16), `remat` (recompute
+    from the working directory, then next to the YAML file, then next to each file of its `base:`
+    chain. `overrides`: `EncoderConfig` training settings to change (`models.config.TRAINING_SETTINGS`:
+    SpecAugment's `mask_time_prob`, dropouts). `dtype` / `param_dtype` (float32, bfloat16), `remat` (recompute
     each layer in the backward pass) and `scan_layers` (alike layers as one `lax.scan`: shorter
     compiles for deep models) change how it runs, not what it computes.
     """

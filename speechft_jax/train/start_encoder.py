@@ -77,7 +77,6 @@ def start_encoder(model: ModelConfig, config_dir: Path | Sequence[Path] | None =
 def init_fn(config: EncoderConfig, seed: int, cnn_init: str = "random"):
     """A zero-argument function that initialises the encoder (jit it with `out_shardings`);
     `cnn_init="filterbank"` then sets its CNN with `filterbank_cnn`."""
-    if cnn_init == "filterbank":
-        filterbank_cnn(config, jax.eval_shape(lambda: init_params(config, jax.random.PRNGKey(seed))))  # errors now
+    if cnn_init == "filterbank":  # a CNN it cannot start is a ConfigError when the function is traced
         return lambda: filterbank_cnn(config, init_params(config, jax.random.PRNGKey(seed)))
     return lambda: init_params(config, jax.random.PRNGKey(seed))
