@@ -105,3 +105,28 @@ def test_clip_by_global_norm_matches_optax():
         theirs, _ = optax.clip_by_global_norm(max_norm).update(tree, optax.EmptyState())
         for x, y in zip(jax.tree_util.tree_leaves(ours), jax.tree_util.tree_leaves(theirs)):
             np.testing.assert_allclose(x, y, rtol=1e-6)
+
+
+def test_adam_from_step_is_optax_adamw_started_late():
+    """Before `start` the direction is zero and the moments stay put; from `start` on it equals
+    optax's AdamW direction run on the later gradients only (fresh moments, step count from 1)."""
+    from speechft_jax.train.optimizer import adam_from_step
+
+    rng = np.random.RandomState(3)
+    params = {"w": jnp.asarray(rng.randn(4, 3), jnp.float32), "b": jnp.asarray(rng.randn(3), jnp.float32)}
+    grads = [jax.tree_util.tree_map(lambda p: jnp.asarray(rng.randn(*p.shape), jnp.float32), params)
+             for _ in range(6)]
+    for weight_decay in (0.0, 0.1):
+        ours = adam_from_step(start_step=2, weight_decay=weight_decay)
+        reference = optax.chain(optax.scale_by_adam(), optax.add_decayed_weights(weight_decay))
+        state, ref_state = ours.init(params), reference.init(params)
+        for i, g in enumerate(grads):
+            updates, state = jax.jit(ours.update)(g, state, params)
+            if i < 2:
+                for leaf in jax.tree_util.tree_leaves((updates, state.mu, state.nu)):
+                    assert not np.any(np.asarray(leaf))
+                continue
+            expected, ref_state = reference.update(g, ref_state, params)
+            for x, y in zip(jax.tree_util.tree_leaves(updates), jax.tree_util.tree_leaves(expected)):
+                np.testing.assert_allclose(x, y, rtol=1e-6, atol=1e-7)
+        assert int(state.count) == 4 and int(state.calls) == 6

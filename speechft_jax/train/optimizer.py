@@ -75,28 +75,49 @@ def clip_by_global_norm(max_norm: float) -> optax.GradientTransformation:
     return optax.GradientTransformation(lambda params: optax.EmptyState(), update)
 
 
-class FrozenUntilState(NamedTuple):
-    count: jnp.ndarray
-    inner: optax.OptState
+class AdamFromState(NamedTuple):
+    calls: jnp.ndarray  # update calls so far
+    count: jnp.ndarray  # updates applied: Adam's step count for its bias correction
+    mu: optax.Updates
+    nu: optax.Updates
 
 
-def frozen_until(inner: optax.GradientTransformation, start_step: int) -> optax.GradientTransformation:
-    """`inner`, but before `start_step` updates are exactly zero and its state does not move
-    (so Adam's moments start fresh when the group starts training)."""
+def adam_from_step(start_step: int, weight_decay: float = 0.0, b1: float = 0.9, b2: float = 0.999,
+                   eps: float = 1e-8) -> optax.GradientTransformation:
+    """Adam(W)'s direction (`optax.scale_by_adam`, then `add_decayed_weights`) that is exactly zero
+    for the first `start_step` calls, with the moments and the step count untouched until then, so
+    they start fresh (correct bias correction) when the group starts training.
+
+    The gate is arithmetic (`gate * new + (1 - gate) * old` with a 0/1 scalar), which XLA fuses
+    into Adam's one pass over the moments. The same gate as a `lax.cond` around `scale_by_adam`
+    or as `jnp.where` selects over the moments made the update 1.8x / 3.3x slower on a
+    95 M-parameter tree on CPU (`bench/RESULTS.md`, train step).
+    """
 
     def init(params):
-        return FrozenUntilState(jnp.zeros([], jnp.int32), inner.init(params))
+        zeros = lambda: jax.tree_util.tree_map(jnp.zeros_like, params)
+        return AdamFromState(jnp.zeros([], jnp.int32), jnp.zeros([], jnp.int32), zeros(), zeros())
 
     def update(updates, state, params=None):
-        # a cond, not element-wise selects: once active, no extra passes over the moments
-        def train(_):
-            return inner.update(updates, state.inner, params)
+        if weight_decay and params is None:
+            raise ValueError("adam_from_step with weight_decay needs the parameters")
+        on = state.calls >= start_step
+        gate = on.astype(jnp.float32)
+        count = state.count + on.astype(jnp.int32)
+        moment = lambda decay, old, new: (gate * (decay * old + (1 - decay) * new) + (1 - gate) * old).astype(old.dtype)
+        mu = jax.tree_util.tree_map(lambda g, m: moment(b1, m, g), updates, state.mu)
+        nu = jax.tree_util.tree_map(lambda g, v: moment(b2, v, jnp.square(g)), updates, state.nu)
+        steps = jnp.maximum(count, 1).astype(jnp.float32)  # count 0 only while gated off
+        correction_1, correction_2 = 1 - b1 ** steps, 1 - b2 ** steps
 
-        def wait(_):
-            return jax.tree_util.tree_map(jnp.zeros_like, updates), state.inner
+        def direction(m, v, *decayed):
+            step = (m / correction_1) / (jnp.sqrt(v / correction_2) + eps)
+            if decayed:
+                step = step + weight_decay * decayed[0]
+            return (gate * step).astype(m.dtype)
 
-        new_updates, new_inner = jax.lax.cond(state.count >= start_step, train, wait, None)
-        return new_updates, FrozenUntilState(state.count + 1, new_inner)
+        new_updates = jax.tree_util.tree_map(direction, mu, nu, *([params] if weight_decay else []))
+        return new_updates, AdamFromState(state.calls + 1, count, mu, nu)
 
     return optax.GradientTransformation(init, update)
 
@@ -104,11 +125,6 @@ def frozen_until(inner: optax.GradientTransformation, start_step: int) -> optax.
 def encoder_start_step(total_steps: int, beta: float) -> int:
     """The first step at which the encoder trains (after the head-only warm-up)."""
     return int(round(beta * total_steps))
-
-
-def _adam_direction(weight_decay: float) -> optax.GradientTransformation:
-    direction = optax.scale_by_adam()
-    return optax.chain(direction, optax.add_decayed_weights(weight_decay)) if weight_decay else direction
 
 
 def stable_finetuning_optimizer(total_steps: int, encoder_lr: float = 1e-4, head_lr: float = 1e-4,
@@ -127,9 +143,8 @@ def stable_finetuning_optimizer(total_steps: int, encoder_lr: float = 1e-4, head
         raise ValueError(f"beta={beta}, expected a number in [0, 1]")
     start = encoder_start_step(total_steps, beta)
     schedule = lambda lr: stable_finetuning_schedule(lr, total_steps, warmup_fraction, hold_fraction)
-    encoder = optax.chain(frozen_until(_adam_direction(weight_decay), start),
-                          optax.scale_by_learning_rate(schedule(encoder_lr)))
-    head = optax.chain(_adam_direction(weight_decay), optax.scale_by_learning_rate(schedule(head_lr)))
+    encoder = optax.chain(adam_from_step(start, weight_decay), optax.scale_by_learning_rate(schedule(encoder_lr)))
+    head = optax.chain(adam_from_step(0, weight_decay), optax.scale_by_learning_rate(schedule(head_lr)))
     partition = optax.partition({FROZEN: optax.set_to_zero(), ENCODER: encoder, HEAD: head},
                                 lambda params: parameter_groups(params, freeze_cnn, trainable_layers))
     return optax.chain(clip_by_global_norm(clip_norm), partition) if clip_norm else partition
