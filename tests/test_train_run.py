@@ -143,6 +143,17 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(demo_corpus_tiny, tmp
     assert "\n" not in str(info.value)
 
 
+def test_a_non_finite_gradient_with_a_finite_loss_also_stops():
+    from speechft_jax.train.loop import check_finite
+
+    check_finite(3, {"loss": 2.5, "grad_norm": 1.0}, 2)  # finite: nothing happens
+    for norm in (float("nan"), float("inf")):
+        with pytest.raises(TrainingDiverged, match=rf"^step 3: the gradient norm is {norm} \(loss 2.5\); .*step 2$"):
+            check_finite(3, {"loss": 2.5, "grad_norm": norm}, 2)
+    with pytest.raises(TrainingDiverged, match=r"^step 7: the loss is nan \(grad norm 1.0\)"):
+        check_finite(7, {"loss": float("nan"), "grad_norm": 1.0}, None)
+
+
 def test_loss_decreases_on_the_phone_task(demo_corpus_tiny, tmp_path):
     # the demo corpus's phone-recognition task (its tiny preset), 100 steps from a random encoder
     path = write_train_config(tmp_path / "long.yaml", demo_corpus_tiny, tmp_path / "run", finetune={},

@@ -52,7 +52,19 @@ _RESUMABLE_CHANGES = ("logging", "checkpoint", "output_dir", "sweep")
 
 
 class TrainingDiverged(RuntimeError):
-    """The loss became NaN or Inf; the last good checkpoint is kept."""
+    """The loss or the gradient became NaN or Inf; the last good checkpoint is kept."""
+
+
+def check_finite(step: int, metrics: dict, last_good_step: int | None) -> None:
+    """Raise `TrainingDiverged` (one line) when `step`'s loss or gradient norm is NaN or Inf: the
+    update of that step is already unusable (clipping scales every gradient by the norm)."""
+    loss, norm = metrics["loss"], metrics["grad_norm"]
+    if np.isfinite(loss) and np.isfinite(norm):
+        return
+    what = f"the loss is {loss} (grad norm {norm})" if not np.isfinite(loss) else \
+        f"the gradient norm is {norm} (loss {loss})"
+    raise TrainingDiverged(f"step {step}: {what}; stopped without saving, "
+                           f"the last good checkpoint is step {last_good_step}")
 
 
 @dataclasses.dataclass
@@ -242,10 +254,7 @@ def train(config: TrainConfig, *, config_dir: Path | Sequence[Path] | None = Non
                     batches = {name: make_global_batch(next(it), mesh, S.BATCH_AXES) for name, it in iterators.items()}
                     state, metrics = train_step(state, frozen, batches)
                     metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
-                    if not np.isfinite(metrics["loss"]):
-                        raise TrainingDiverged(
-                            f"step {step + 1}: the loss is {metrics['loss']} (grad norm {metrics['grad_norm']}); "
-                            f"stopped without saving, the last good checkpoint is step {checkpoints.latest_step()}")
+                    check_finite(step + 1, metrics, checkpoints.latest_step())
                     for k, v in metrics.items():
                         window[k] = window.get(k, 0.0) + v / accum
                 step += 1
