@@ -32,7 +32,22 @@ def test_sweep_cli_writes_scores_table_and_plot(demo_corpus_tiny, tmp_path, caps
     assert summary["objective"][str(summary["best_alpha"])] == best
     svg = (tmp_path / "out" / "scores.svg").read_text()
     assert svg.startswith("<svg") and svg.count("<polyline") == 2
-    assert "Speech-FT" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "Speech-FT" in out and "fine-tuned" in out  # alpha 1 without a finetuned_label
+
+
+@pytest.mark.parametrize("config,method", [
+    ("demo.yaml", "Stable-FT"), ("demo_full.yaml", "full FT"), ("demo_pr_lora.yaml", "LoRA"),
+    ("demo_pr_l2.yaml", "L2 to theta_0"), ("demo_pr_early.yaml", "Stable-FT"),
+])
+def test_a_training_run_names_alpha_1_by_its_method(config, method):
+    from pathlib import Path
+
+    from speechft_jax.sweep.runner import finetuning_method
+    from speechft_jax.train import load_train_config
+
+    configs = Path(__file__).resolve().parent.parent / "configs"
+    assert finetuning_method(load_train_config(configs / config)) == method
 
 
 def test_sweep_config_errors_name_the_key(tmp_path, capsys):
@@ -88,6 +103,7 @@ def test_training_config_with_a_sweep_section_runs_all_of_speech_ft(demo_corpus_
 
 @pytest.mark.parametrize("change,message", [
     ({"sweep": {"pretrained": "x"}}, "sweep.pretrained='x', expected nothing"),
+    ({"sweep": {"finetuned_label": "mine"}}, "sweep.finetuned_label='mine', expected nothing"),
     ({"model": {"config": "c.json"}}, "model.pretrained=None, expected a pre-trained encoder when there is a sweep section"),
 ])
 def test_training_sweep_section_errors(demo_corpus_tiny, tmp_path, capsys, change, message):

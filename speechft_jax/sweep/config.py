@@ -8,6 +8,7 @@
     corpus: demo
     probe: {steps: 500, learning_rates: [1.0e-3, 1.0e-2], batch_size: 16}
     output_dir: runs/demo_sweep
+    finetuned_label: Stable-FT                      # alpha 1's name in the table (default: fine-tuned)
 
 A task's score is its accuracy, or 1 - its error rate, so that higher is better everywhere;
 the chosen alpha maximises the mean score over `select_on`. `similarity: true` (the default) also
@@ -54,6 +55,7 @@ class SweepConfig:
     probe: ProbeSettings = field(default_factory=ProbeSettings)
     similarity: bool = True
     seed: int = 0
+    finetuned_label: str | None = None  # alpha 1's name in the table: "fine-tuned" unless given
 
     def validate(self):
         from speechft_jax.evaluate.runner import EVAL_TASKS

@@ -8,8 +8,8 @@ With `similarity`, every alpha's features on the first task's test split are com
 theta_0's (linear CKA and R^2 per hidden state, `evaluate.similarity`; theta_0's features come from
 the same compiled program, alpha 0), and the weight update's L2 size is reported. It writes
 `sweep.json`, `scores.svg` (score against alpha per task); `format_table` gives the printed table
-(the paper's table in miniature: pre-trained = alpha 0, Stable-FT = alpha 1, Speech-FT = the
-chosen alpha).
+(the paper's table in miniature: pre-trained = alpha 0, the fine-tuned encoder = alpha 1, named
+by `finetuned_label` (Stable-FT in the demo), Speech-FT = the chosen alpha).
 """
 
 from __future__ import annotations
@@ -77,6 +77,7 @@ def run_sweep(config: SweepConfig, progress: bool = True) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     summary = {"pretrained": config.pretrained, "finetuned": config.finetuned, "alphas": alphas,
                "select_on": select_on, "objective": {str(a): objective[a] for a in alphas}, "best_alpha": best,
+               "finetuned_label": config.finetuned_label or "fine-tuned",
                "results": {str(a): {t: r.to_json() for t, r in results[a].items()} for a in alphas},
                "similarity": {str(a): v for a, v in similarity.items()},
                "wall_seconds": round(time.time() - started, 1)}
@@ -86,8 +87,8 @@ def run_sweep(config: SweepConfig, progress: bool = True) -> dict:
     return summary
 
 
-def _method(alpha: float, best: float) -> str:
-    names = [{0.0: "pre-trained", 1.0: "Stable-FT"}.get(alpha), "Speech-FT" if alpha == best else None]
+def _method(alpha: float, best: float, finetuned_label: str) -> str:
+    names = [{0.0: "pre-trained", 1.0: finetuned_label}.get(alpha), "Speech-FT" if alpha == best else None]
     return " + ".join(name for name in names if name)
 
 
@@ -98,10 +99,12 @@ def format_table(summary: dict) -> str:
     similarity = summary.get("similarity") or {}
     extra = f"  {'CKA last':>8}  {'R2 last':>8}  {'|dW|/|W0|':>9}" if similarity else ""
     lines = [f"{'alpha':<5}  {'method':<24}  " + "  ".join(f"{t:>8}" for t in tasks) + f"  {'objective':>9}" + extra]
+    finetuned_label = summary.get("finetuned_label", "fine-tuned")
     for a in summary["alphas"]:
         row = summary["results"][str(a)]
         cells = "  ".join(f"{row[t]['test']:>8.4f}" for t in tasks)
-        line = f"{a:<5g}  {_method(a, summary['best_alpha']):<24}  {cells}  {summary['objective'][str(a)]:>9.4f}"
+        method = _method(a, summary["best_alpha"], finetuned_label)
+        line = f"{a:<5g}  {method:<24}  {cells}  {summary['objective'][str(a)]:>9.4f}"
         if similarity:
             sim = similarity[str(a)]
             line += f"  {sim['layers'][-1]['cka']:>8.4f}  {sim['layers'][-1]['r2']:>8.4f}  {sim['relative']:>9.4f}"
@@ -120,10 +123,23 @@ def report(summary: dict) -> str:
             f"in {summary['wall_seconds']:.0f} s")
 
 
+def finetuning_method(train_config) -> str:
+    """The name of the fine-tuning a training config runs (alpha 1 of its sweep)."""
+    finetune, beta = train_config.finetune, train_config.optimizer.beta
+    if finetune.lora is not None:
+        return "LoRA"
+    if finetune.l2_to_pretrained:
+        return "L2 to theta_0"
+    if finetune.freeze_cnn and beta > 0:
+        return "Stable-FT"
+    return "full FT" if not finetune.freeze_cnn and beta == 0 else "fine-tuned"
+
+
 def training_run_sweep(train_config, result, config_dir=None) -> SweepConfig:
     """A training config's `sweep` section made whole: theta_0 = its `model.pretrained`, theta_ft =
-    the run's `encoder/`, the output under the run's `sweep/`."""
+    the run's `encoder/`, the output under the run's `sweep/`, alpha 1 named by the run's method."""
     from speechft_jax.train.start_encoder import resolve_path
 
     return dataclasses.replace(train_config.sweep, pretrained=str(resolve_path(train_config.model.pretrained, config_dir)),
-                               finetuned=str(result.encoder_dir), output_dir=str(Path(result.output_dir) / "sweep"))
+                               finetuned=str(result.encoder_dir), output_dir=str(Path(result.output_dir) / "sweep"),
+                               finetuned_label=finetuning_method(train_config))

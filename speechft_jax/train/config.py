@@ -382,9 +382,9 @@ class TrainConfig:
             _check(self.model.pretrained is not None, "model.pretrained", None,
                    "a pre-trained encoder for objective score (it fine-tunes theta_0's top layers)")
         if self.sweep is not None:
-            for key in ("pretrained", "finetuned", "output_dir"):
+            for key in ("pretrained", "finetuned", "output_dir", "finetuned_label"):
                 _check(getattr(self.sweep, key) is None, f"sweep.{key}", getattr(self.sweep, key),
-                       "nothing: a training run sweeps model.pretrained against its own encoder/")
+                       "nothing: a training run sweeps model.pretrained against its own encoder/ and names its method")
             _check(self.model.pretrained is not None, "model.pretrained", None,
                    "a pre-trained encoder when there is a sweep section (theta_0 of the merge)")
         if self.objective == "hubert" and self.model.pretrained is None:
