@@ -38,7 +38,8 @@ def test_sweep_cli_writes_scores_table_and_plot(demo_corpus_tiny, tmp_path, caps
 
 @pytest.mark.parametrize("config,method", [
     ("demo.yaml", "Stable-FT"), ("demo_full.yaml", "full FT"), ("demo_pr_lora.yaml", "LoRA"),
-    ("demo_pr_l2.yaml", "L2 to theta_0"), ("demo_pr_early.yaml", "Stable-FT"),
+    ("demo_pr_l2.yaml", "L2 reg."), ("demo_pr_early.yaml", "Stable-FT"), ("demo_score.yaml", "SCORE"),
+    ("demo_hubert.yaml", "HuBERT PT"),
 ])
 def test_a_training_run_names_alpha_1_by_its_method(config, method):
     from pathlib import Path

@@ -30,6 +30,8 @@ from speechft_jax.sweep.config import SweepConfig
 from speechft_jax.sweep.features import sweep_feature_sets
 from speechft_jax.sweep.plot import line_plot_svg
 
+FINETUNED = "fine-tuned"  # alpha 1's name when nothing names the fine-tuning that made theta_ft
+
 
 def task_score(result) -> float:
     """Higher is better: accuracy, or 1 - error rate."""
@@ -77,7 +79,7 @@ def run_sweep(config: SweepConfig, progress: bool = True) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     summary = {"pretrained": config.pretrained, "finetuned": config.finetuned, "alphas": alphas,
                "select_on": select_on, "objective": {str(a): objective[a] for a in alphas}, "best_alpha": best,
-               "finetuned_label": config.finetuned_label or "fine-tuned",
+               "finetuned_label": config.finetuned_label or FINETUNED,
                "results": {str(a): {t: r.to_json() for t, r in results[a].items()} for a in alphas},
                "similarity": {str(a): v for a, v in similarity.items()},
                "wall_seconds": round(time.time() - started, 1)}
@@ -99,7 +101,7 @@ def format_table(summary: dict) -> str:
     similarity = summary.get("similarity") or {}
     extra = f"  {'CKA last':>8}  {'R2 last':>8}  {'|dW|/|W0|':>9}" if similarity else ""
     lines = [f"{'alpha':<5}  {'method':<24}  " + "  ".join(f"{t:>8}" for t in tasks) + f"  {'objective':>9}" + extra]
-    finetuned_label = summary.get("finetuned_label", "fine-tuned")
+    finetuned_label = summary.get("finetuned_label", FINETUNED)
     for a in summary["alphas"]:
         row = summary["results"][str(a)]
         cells = "  ".join(f"{row[t]['test']:>8.4f}" for t in tasks)
@@ -126,13 +128,15 @@ def report(summary: dict) -> str:
 def finetuning_method(train_config) -> str:
     """The name of the fine-tuning a training config runs (alpha 1 of its sweep)."""
     finetune, beta = train_config.finetune, train_config.optimizer.beta
+    if train_config.objective != "supervised":
+        return {"score": "SCORE", "hubert": "HuBERT PT"}[train_config.objective]
     if finetune.lora is not None:
         return "LoRA"
     if finetune.l2_to_pretrained:
-        return "L2 to theta_0"
+        return "L2 reg."
     if finetune.freeze_cnn and beta > 0:
         return "Stable-FT"
-    return "full FT" if not finetune.freeze_cnn and beta == 0 else "fine-tuned"
+    return "full FT" if not finetune.freeze_cnn and beta == 0 else FINETUNED
 
 
 def training_run_sweep(train_config, result, config_dir=None) -> SweepConfig:
