@@ -95,3 +95,29 @@ def test_resume_flag_needs_a_checkpoint(stable_run, tmp_path):
     config_path, _ = stable_run
     with pytest.raises(ConfigError, match="holds no checkpoint to resume from"):
         train(load_train_config(config_path, [f"output_dir={tmp_path / 'empty'}"]), require_checkpoint=True)
+
+
+def test_a_saved_state_of_another_layout_is_a_one_line_error(tmp_path):
+    """A run checkpointed by another version (another optimizer-state tree) does not resume with
+    Orbax's multi-line report: one line names the step directory and the first differing path."""
+    import jax
+    import jax.numpy as jnp
+
+    from speechft_jax.checkpoints import CheckpointError
+    from speechft_jax.train.checkpointing import RunCheckpoints
+
+    checkpoints = RunCheckpoints(tmp_path / "checkpoints", every_steps=1, keep=2, async_save=False)
+    checkpoints.save(3, {"opt": {"count": jnp.zeros(()), "inner": {"mu": jnp.ones(3)}}}, {"pr": {}}, force=True)
+    checkpoints.wait()
+    device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+    other = {"opt": {"calls": jnp.zeros(()), "count": jnp.zeros(()), "mu": jnp.ones(3)}}
+    abstract = jax.tree_util.tree_map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=device), other)
+    with pytest.raises(CheckpointError, match=r"checkpoints/3: the saved train state does not fit this run's "
+                                              r"\(\d+ paths differ, first opt\.\w+\)") as info:
+        checkpoints.restore(abstract)
+    assert "\n" not in str(info.value)
+    same = jax.tree_util.tree_map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=device),
+                                  {"opt": {"count": jnp.zeros(()), "inner": {"mu": jnp.ones(3)}}})
+    state, loaders, step = checkpoints.restore(same)
+    assert step == 3 and loaders == {"pr": {}} and float(state["opt"]["inner"]["mu"].sum()) == 3.0
+    checkpoints.close()

@@ -9,10 +9,13 @@ the shardings of an abstract state, so resuming never materialises the state twi
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import jax
 import orbax.checkpoint as ocp
+
+from speechft_jax.checkpoints.errors import CheckpointError
 
 STATE, LOADERS = "state", "loaders"
 
@@ -34,10 +37,23 @@ class RunCheckpoints:
             STATE: ocp.args.StandardSave(state), LOADERS: ocp.args.JsonSave(loader_states)}), force=force)
 
     def restore(self, abstract_state, step: int | None = None):
-        """`(state, loader_states, step)` of `step` (default: the latest complete one)."""
+        """`(state, loader_states, step)` of `step` (default: the latest complete one).
+
+        A saved state whose tree differs from `abstract_state` is a one-line `CheckpointError` naming
+        the step directory and the first differing path, not Orbax's multi-line report.
+        """
         step = self.latest_step() if step is None else step
-        restored = self.manager.restore(step, args=ocp.args.Composite(**{
-            STATE: ocp.args.StandardRestore(abstract_state), LOADERS: ocp.args.JsonRestore()}))
+        try:
+            restored = self.manager.restore(step, args=ocp.args.Composite(**{
+                STATE: ocp.args.StandardRestore(abstract_state), LOADERS: ocp.args.JsonRestore()}))
+        except ValueError as err:
+            paths = re.findall(r"^(\S+):$", str(err), flags=re.MULTILINE)
+            if "tree structures do not match" not in str(err) or not paths:
+                raise
+            raise CheckpointError(
+                f"{self.directory / str(step)}: the saved train state does not fit this run's "
+                f"({len(paths)} paths differ, first {paths[0]}); it was written by another version of "
+                "speechft-jax: resume it with that version, or start a new output_dir") from None
         return restored[STATE], restored[LOADERS], step
 
     def wait(self) -> None:
