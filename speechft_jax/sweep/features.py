@@ -54,10 +54,12 @@ def same_cnn(theta_0, theta_ft) -> bool:
 
 
 def sweep_feature_sets(bundle, theta_ft, alphas, source, label_spec, *, batch_size: int = 8,
-                       desc: str = "sweep features") -> list[FeatureSet]:
-    """One `FeatureSet` per alpha over `source` (theta_0 = `bundle.params`)."""
+                       shared_cnn: bool | None = None, desc: str = "sweep features") -> list[FeatureSet]:
+    """One `FeatureSet` per alpha over `source` (theta_0 = `bundle.params`). `shared_cnn`: the
+    result of `same_cnn(bundle.params, theta_ft)` when the caller already has it."""
     alphas = jnp.asarray(alphas, jnp.float32)
-    forward = sweep_forward(bundle.config, same_cnn(bundle.params, theta_ft))
+    shared_cnn = same_cnn(bundle.params, theta_ft) if shared_cnn is None else shared_cnn
+    forward = sweep_forward(bundle.config, shared_cnn)
     return collect_feature_sets(bundle, source, label_spec,
                                 lambda audio, mask: forward(bundle.params, theta_ft, alphas, audio, mask),
                                 batch_size=batch_size, desc=desc)

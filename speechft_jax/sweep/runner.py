@@ -27,7 +27,7 @@ from speechft_jax.evaluate.runner import probe_spec
 from speechft_jax.evaluate.similarity import similarity_report, weight_change
 from speechft_jax.merge import check_compatible, check_same_architecture
 from speechft_jax.sweep.config import SweepConfig
-from speechft_jax.sweep.features import sweep_feature_sets
+from speechft_jax.sweep.features import same_cnn, sweep_feature_sets
 from speechft_jax.sweep.plot import line_plot_svg
 
 FINETUNED = "fine-tuned"  # alpha 1's name when nothing names the fine-tuning that made theta_ft
@@ -52,6 +52,7 @@ def run_sweep(config: SweepConfig, progress: bool = True) -> dict:
     similarity: dict = {}
     # ||theta_alpha - theta_0|| = alpha ||theta_ft - theta_0||: one norm serves every alpha
     full_change = weight_change(tuned.params, base.params)
+    shared_cnn = same_cnn(base.params, tuned.params)  # stable fine-tuning leaves the CNN as it was
     for task_index, task in enumerate(config.tasks):
         per_split = {}
         for split in ("train", "dev", "test"):
@@ -59,6 +60,7 @@ def run_sweep(config: SweepConfig, progress: bool = True) -> dict:
             measure = config.similarity and task_index == 0 and split == "test"
             split_alphas = alphas + [0.0] if measure and 0.0 not in alphas else alphas
             per_split[split] = sweep_feature_sets(base, tuned.params, split_alphas, source, label_spec,
+                                                  shared_cnn=shared_cnn,
                                                   desc=f"{task} {split}: features for {len(split_alphas)} alphas")
             if measure:
                 reference = per_split[split][split_alphas.index(0.0)].features
