@@ -39,15 +39,20 @@ def evaluate_encoder(bundle, tasks: Sequence[str], *, corpus_root: Path, params=
     """`{task: ProbeResult}` for the encoder `bundle` (or `params` in its shape); see the module docstring."""
     from speechft_jax.data.synth import corpus_task
 
+    known = EVAL_TASKS + ("qbe",)
+    for task in tasks:
+        if task not in known:
+            raise ValueError(f"task {task!r}: expected one of {', '.join(known)}")
+    fingerprint = _fingerprint(bundle, params, cache_dir)  # hashed once: every split's cache key starts with it
     results = {}
     for task in tasks:
-        if task not in EVAL_TASKS + ("qbe",):
-            raise ValueError(f"task {task!r}: expected one of {', '.join(EVAL_TASKS + ('qbe',))}")
         if task == "qbe":
-            results[task] = qbe_result(bundle, corpus_root=corpus_root, params=params, cache_dir=cache_dir)
+            results[task] = qbe_result(bundle, corpus_root=corpus_root, params=params, cache_dir=cache_dir,
+                                       fingerprint=fingerprint)
             continue
         splits = {split: task_features(bundle, task, split, corpus_root=corpus_root, params=params,
-                                       cache_dir=cache_dir) for split in ("train", "dev", "test")}
+                                       cache_dir=cache_dir, fingerprint=fingerprint)
+                  for split in ("train", "dev", "test")}
         _, label_spec = corpus_task(corpus_root, task, "train")
         results[task] = train_probe(probe_spec(task, label_spec), splits["train"], splits["dev"], splits["test"],
                                     learning_rates=learning_rates, steps=steps, batch_size=batch_size, seed=seed,
@@ -56,37 +61,44 @@ def evaluate_encoder(bundle, tasks: Sequence[str], *, corpus_root: Path, params=
 
 
 def task_features(bundle, task: str, split: str, *, corpus_root: Path, params=None,
-                  cache_dir: Path | None = None, what: str = "features") -> FeatureSet:
+                  cache_dir: Path | None = None, what: str = "features", fingerprint: str | None = None) -> FeatureSet:
     """The encoder's features of one split of a demo-corpus task, read from `cache_dir` when an
-    earlier call (of `evaluate_encoder` or of `similarity_to_reference`) stored them there."""
+    earlier call (of `evaluate_encoder` or of `similarity_to_reference`) stored them there.
+    `fingerprint`: the weights' `_fingerprint`, when the caller already has it."""
     from speechft_jax.data.synth import corpus_task
 
     source, label_spec = corpus_task(corpus_root, task, split)
     return _features(bundle, f"{task}-{split}", source, label_spec, params=params, cache_dir=cache_dir,
-                     desc=f"{task} {split} {what}")
+                     fingerprint=fingerprint, desc=f"{task} {split} {what}")
 
 
-def _features(bundle, key: str, source, label_spec, *, params, cache_dir, desc: str) -> FeatureSet:
-    fingerprint = params_fingerprint(bundle.params if params is None else params) if cache_dir else ""
+def _fingerprint(bundle, params, cache_dir) -> str:
+    """The hash of the weights that starts every cache key ("" without a cache: nothing to key)."""
+    return params_fingerprint(bundle.params if params is None else params) if cache_dir else ""
+
+
+def _features(bundle, key: str, source, label_spec, *, params, cache_dir, fingerprint, desc: str) -> FeatureSet:
+    fingerprint = _fingerprint(bundle, params, cache_dir) if fingerprint is None else fingerprint
     return cached_feature_set(cache_dir, f"{fingerprint}-{key}",
                               lambda: extract_feature_set(bundle, source, label_spec, params=params, desc=desc))
 
 
 def qbe_result(bundle, *, corpus_root: Path, params=None, cache_dir: Path | None = None,
-               splits_used: tuple[str, str] = ("dev", "test")) -> ProbeResult:
+               splits_used: tuple[str, str] = ("dev", "test"), fingerprint: str | None = None) -> ProbeResult:
     """SUPERB's QbE on the demo corpus (`evaluate/qbe.py`): the hidden state with the best MTWV on
     the first of `splits_used` (dev; MAP breaks ties), its MTWV on the second (test; and its MAP in
     `details`); `layer_weights` is one-hot on that state."""
     from speechft_jax.evaluate.qbe import mean_average_precision, mtwv, qbe_scores, qbe_split
 
+    fingerprint = _fingerprint(bundle, params, cache_dir) if fingerprint is None else fingerprint
     splits = {}
     for role, split in zip(("dev", "test"), splits_used):
         (queries, query_labels), (documents, document_labels), relevant = qbe_split(corpus_root, split)
         splits[role] = (
             _features(bundle, f"qbe-queries-{split}", queries, query_labels, params=params, cache_dir=cache_dir,
-                      desc=f"qbe {split} queries").features,
+                      fingerprint=fingerprint, desc=f"qbe {split} queries").features,
             _features(bundle, f"asr-{split}", documents, document_labels, params=params, cache_dir=cache_dir,
-                      desc=f"qbe {split} documents").features,
+                      fingerprint=fingerprint, desc=f"qbe {split} documents").features,
             relevant)
     dev_queries, dev_documents, dev_relevant = splits["dev"]
     num_states = int(dev_queries[0].shape[0])
