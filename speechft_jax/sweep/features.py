@@ -53,12 +53,11 @@ def same_cnn(theta_0, theta_ft) -> bool:
     return all(a.shape == b.shape and bool(jnp.array_equal(a, b)) for a, b in pairs)
 
 
-def sweep_feature_sets(bundle, theta_ft, alphas, source, label_spec, *, batch_size: int = 8,
-                       shared_cnn: bool | None = None, desc: str = "sweep features") -> list[FeatureSet]:
-    """One `FeatureSet` per alpha over `source` (theta_0 = `bundle.params`). `shared_cnn`: the
-    result of `same_cnn(bundle.params, theta_ft)` when the caller already has it."""
+def sweep_feature_sets(bundle, theta_ft, alphas, source, label_spec, *, shared_cnn: bool, batch_size: int = 8,
+                       desc: str = "sweep features") -> list[FeatureSet]:
+    """One `FeatureSet` per alpha over `source` (theta_0 = `bundle.params`); `shared_cnn` is
+    `same_cnn(bundle.params, theta_ft)`, computed once by the caller for all its sources."""
     alphas = jnp.asarray(alphas, jnp.float32)
-    shared_cnn = same_cnn(bundle.params, theta_ft) if shared_cnn is None else shared_cnn
     forward = sweep_forward(bundle.config, shared_cnn)
     return collect_feature_sets(bundle, source, label_spec,
                                 lambda audio, mask: forward(bundle.params, theta_ft, alphas, audio, mask),

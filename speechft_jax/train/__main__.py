@@ -35,12 +35,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = load_train_config(args.config, args.overrides)
         maybe_initialize_distributed()
-        result = train(config, config_dir=config_dirs(args.config), require_checkpoint=args.resume)
+        dirs = config_dirs(args.config)  # where relative paths in the config's base chain are looked up
+        result = train(config, config_dir=dirs, require_checkpoint=args.resume)
         if config.sweep is not None and jax.process_index() == 0:
             from speechft_jax.sweep.runner import report, run_sweep, training_run_sweep
 
             print(f"Speech-FT steps 2 and 3: the alpha sweep {list(config.sweep.alphas)} of theta_0 and {result.encoder_dir}")
-            print(report(run_sweep(training_run_sweep(config, result, config_dirs(args.config)))))
+            print(report(run_sweep(training_run_sweep(config, result, dirs))))
     except (ConfigError, DataError, CheckpointError, MergeError, TrainingDiverged) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
