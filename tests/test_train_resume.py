@@ -104,20 +104,21 @@ def test_a_saved_state_of_another_layout_is_a_one_line_error(tmp_path):
     import jax.numpy as jnp
 
     from speechft_jax.checkpoints import CheckpointError
-    from speechft_jax.train.checkpointing import RunCheckpoints
+    from speechft_jax.train.checkpointing import RunCheckpoints, abstract_with_shardings
 
+    def abstract(tree):
+        device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+        return abstract_with_shardings(tree, jax.tree_util.tree_map(lambda _: device, tree))
+
+    saved = {"opt": {"count": jnp.zeros(()), "inner": {"mu": jnp.ones(3)}}}
     checkpoints = RunCheckpoints(tmp_path / "checkpoints", every_steps=1, keep=2, async_save=False)
-    checkpoints.save(3, {"opt": {"count": jnp.zeros(()), "inner": {"mu": jnp.ones(3)}}}, {"pr": {}}, force=True)
+    checkpoints.save(3, saved, {"pr": {}}, force=True)
     checkpoints.wait()
-    device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
     other = {"opt": {"calls": jnp.zeros(()), "count": jnp.zeros(()), "mu": jnp.ones(3)}}
-    abstract = jax.tree_util.tree_map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=device), other)
     with pytest.raises(CheckpointError, match=r"checkpoints/3: the saved train state does not fit this run's "
                                               r"\(\d+ paths differ, first opt\.\w+\)") as info:
-        checkpoints.restore(abstract)
+        checkpoints.restore(abstract(other))
     assert "\n" not in str(info.value)
-    same = jax.tree_util.tree_map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=device),
-                                  {"opt": {"count": jnp.zeros(()), "inner": {"mu": jnp.ones(3)}}})
-    state, loaders, step = checkpoints.restore(same)
+    state, loaders, step = checkpoints.restore(abstract(saved))
     assert step == 3 and loaders == {"pr": {}} and float(state["opt"]["inner"]["mu"].sum()) == 3.0
     checkpoints.close()
