@@ -103,7 +103,7 @@ def format_table(summary: dict) -> str:
     similarity = summary.get("similarity") or {}
     extra = f"  {'CKA last':>8}  {'R2 last':>8}  {'|dW|/|W0|':>9}" if similarity else ""
     lines = [f"{'alpha':<5}  {'method':<24}  " + "  ".join(f"{t:>8}" for t in tasks) + f"  {'objective':>9}" + extra]
-    finetuned_label = summary.get("finetuned_label", FINETUNED)
+    finetuned_label = summary["finetuned_label"]  # run_sweep always writes it
     for a in summary["alphas"]:
         row = summary["results"][str(a)]
         cells = "  ".join(f"{row[t]['test']:>8.4f}" for t in tasks)
