@@ -87,7 +87,29 @@ def test_merge_cli_writes_a_transformers_directory(tmp_path, capsys):
                        tmp_path / "ft_masked")
     assert merge_main(["--pretrained", str(tmp_path / "base"), "--finetuned", str(tmp_path / "ft_masked"),
                        "--alpha", "0.25", "--out", str(tmp_path / "merged_masked")]) == 0
+    capsys.readouterr()
+    # task arithmetic may extrapolate: allowed, with a note
+    assert merge_main(["--pretrained", str(tmp_path / "base"), "--finetuned", str(tmp_path / "ft"),
+                       "--alpha", "1.5", "--out", str(tmp_path / "merged_far")]) == 0
+    assert "alpha 1.5 is outside [0, 1]: extrapolating past the fine-tuned weights" in capsys.readouterr().err
     sj.save_pretrained(sj.init_encoder(tiny_encoder_config(num_hidden_layers=1)), tmp_path / "other")
     assert merge_main(["--pretrained", str(tmp_path / "base"), "--finetuned", str(tmp_path / "other"),
                        "--out", str(tmp_path / "bad")]) == 2
     assert "num_hidden_layers" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--alpha", "nan"], "--alpha nan: expected finite numbers"),
+    (["--weights", "1", "inf"], "--weights 1 inf: expected finite numbers"),
+    (["--weights", "1"], "--weights: 1 given for 2 --finetuned directories"),
+    (["--out", "BASE/"], "is one of the input directories"),
+])
+def test_merge_cli_refuses_bad_arguments_before_loading_anything(tmp_path, capsys, extra, message):
+    base = tmp_path / "base"  # never created: the checks come before any load
+    argv = ["--pretrained", str(base), "--finetuned", str(tmp_path / "a"), str(tmp_path / "b"),
+            "--out", str(tmp_path / "merged")] + [x.replace("BASE", str(base)) for x in extra]
+    with pytest.raises(SystemExit) as exit_info:
+        merge_main(argv)
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "merged").exists()

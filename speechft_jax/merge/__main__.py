@@ -9,7 +9,9 @@ as it is (theta_0). `--weights` replaces the mean by a weighted sum.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
+from pathlib import Path
 
 from speechft_jax.checkpoints import CheckpointError, load_pretrained, save_pretrained
 from speechft_jax.merge import MergeError, check_same_architecture, interpolate, merge_task_vectors
@@ -24,6 +26,17 @@ def main(argv=None) -> int:
     parser.add_argument("--weights", type=float, nargs="+", help="task-vector weights (default: the mean)")
     parser.add_argument("--out", required=True, help="output directory (files written atomically)")
     args = parser.parse_args(argv)
+    for flag, values in (("--alpha", [args.alpha]), ("--weights", args.weights or [])):
+        if not all(math.isfinite(v) for v in values):
+            parser.error(f"{flag} {' '.join(f'{v:g}' for v in values)}: expected finite numbers")
+    if args.weights is not None and len(args.weights) != len(args.finetuned):
+        parser.error(f"--weights: {len(args.weights)} given for {len(args.finetuned)} --finetuned directories")
+    inputs = [args.pretrained, *args.finetuned]
+    if any(Path(args.out).resolve() == Path(path).resolve() for path in inputs):
+        parser.error(f"--out {args.out}: is one of the input directories, expected a new one (it would be overwritten)")
+    if not 0.0 <= args.alpha <= 1.0:
+        print(f"note: alpha {args.alpha:g} is outside [0, 1]: extrapolating past the "
+              f"{'pre-trained' if args.alpha < 0 else 'fine-tuned'} weights", file=sys.stderr)
     try:
         base = load_pretrained(args.pretrained)
         tuned = []
@@ -39,7 +52,7 @@ def main(argv=None) -> int:
     except (CheckpointError, ConfigError, MergeError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    print(f"merged {len(tuned)} fine-tuned model(s) into {args.pretrained} with alpha {args.alpha:g} -> {out}")
+    print(f"merged {args.pretrained} with {len(tuned)} fine-tuned model(s) at alpha {args.alpha:g} -> {out}")
     return 0
 
 
