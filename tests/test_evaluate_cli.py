@@ -68,3 +68,17 @@ def test_similarity_reuses_the_probes_test_features(encoders, demo_corpus_tiny, 
     extracted.clear()  # the same weights as reference: its features are the encoder's, read back too
     assert _run(encoders, demo_corpus_tiny, "--similarity-to", str(encoders / "base")) == 0
     assert sorted(extracted) == ["sid dev features", "sid test features", "sid train features"]
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--lr", "0"], "learning_rates=[0.0]: expected one or more positive numbers"),
+    (["--lr", "1e-3,abc"], "--lr 1e-3,abc: expected comma-separated numbers"),
+    (["--steps", "0"], "steps=0, batch_size=16: expected positive integers"),
+    (["--batch-size", "-1"], "batch_size=-1: expected positive integers"),
+])
+def test_probe_settings_are_checked_before_any_loading(tmp_path, capsys, extra, message):
+    argv = ["--encoder", str(tmp_path / "never_read"), "--tasks", "sid", "--out", str(tmp_path / "eval.json")]
+    assert evaluate_main(argv + extra) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+    assert not (tmp_path / "eval.json").exists()

@@ -51,12 +51,17 @@ def test_a_training_run_names_alpha_1_by_its_method(config, method):
     assert finetuning_method(load_train_config(configs / config)) == method
 
 
-def test_sweep_config_errors_name_the_key(tmp_path, capsys):
+@pytest.mark.parametrize("change, message", [
+    ({"select_on": ["sid"]}, "select_on: 'sid' is not one of tasks ['pr']"),
+    ({"alphas": [0.0, float("nan")]}, "alphas=[0.0, nan]: expected one or more finite numbers"),
+    ({"probe": {"learning_rates": [-1e-3]}}, "learning_rates=[-0.001]: expected one or more positive numbers"),
+])
+def test_sweep_config_errors_name_the_key(tmp_path, capsys, change, message):
     path = tmp_path / "sweep.yaml"
     path.write_text(yaml.safe_dump({"pretrained": "a", "finetuned": "b", "output_dir": "c", "tasks": ["pr"],
-                                    "select_on": ["sid"]}))
+                                    **change}))
     assert sweep_main(["--config", str(path)]) == 2
-    assert "select_on" in capsys.readouterr().err
+    assert message in capsys.readouterr().err
 
 
 def _speech_ft_config(tmp_path, corpus_dir, **sweep):

@@ -20,8 +20,17 @@ import time
 from pathlib import Path
 
 from speechft_jax.checkpoints import CheckpointError, load_pretrained
+from speechft_jax.checkpoints.state_dict_io import atomic_write_bytes
 from speechft_jax.merge import MergeError
 from speechft_jax.models.config import ConfigError
+from speechft_jax.sweep.config import ProbeSettings
+
+
+def _learning_rates(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise ConfigError(f"--lr {text}: expected comma-separated numbers, e.g. 1e-4,1e-3") from None
 
 
 def main(argv=None) -> int:
@@ -45,7 +54,8 @@ def main(argv=None) -> int:
         from speechft_jax.evaluate.runner import evaluate_encoder, similarity_to_reference
         from speechft_jax.merge import check_same_architecture
 
-        learning_rates = [float(x) for x in args.lr.split(",") if x]
+        probe = ProbeSettings(steps=args.steps, learning_rates=_learning_rates(args.lr), batch_size=args.batch_size)
+        probe.validate()
         tasks = [t for t in args.tasks.split(",") if t]
         bundle = load_pretrained(args.encoder)
         if args.random_init:
@@ -60,8 +70,8 @@ def main(argv=None) -> int:
             # the similarity reads the probes' test features back: a cache, if only for this run
             cache_dir = (Path(args.cache_dir) if args.cache_dir else
                          Path(stack.enter_context(tempfile.TemporaryDirectory())) if reference else None)
-            results = evaluate_encoder(bundle, tasks, corpus_root=root, steps=args.steps,
-                                       learning_rates=learning_rates, batch_size=args.batch_size, seed=args.seed,
+            results = evaluate_encoder(bundle, tasks, corpus_root=root, steps=probe.steps,
+                                       learning_rates=probe.learning_rates, batch_size=probe.batch_size, seed=args.seed,
                                        cache_dir=cache_dir)
             similarity = None if reference is None else similarity_to_reference(
                 bundle, reference, next((t for t in tasks if t != "qbe"), "asr"), corpus_root=root,
@@ -91,7 +101,7 @@ def main(argv=None) -> int:
             print(f"{layer['layer']:<6} {layer['cka']:>7.4f} {layer['r2']:>7.4f}")
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
+        atomic_write_bytes(Path(args.out), (json.dumps(report, indent=2) + "\n").encode())
     return 0
 
 

@@ -23,6 +23,7 @@ Speech-FT in one command.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -37,9 +38,10 @@ class ProbeSettings:
     batch_size: int = 16
 
     def validate(self):
-        if self.steps < 1 or self.batch_size < 1 or not self.learning_rates:
-            raise ConfigError(f"steps={self.steps}, batch_size={self.batch_size}, learning_rates="
-                              f"{list(self.learning_rates)}: expected positive steps and batch size, and a learning rate")
+        if self.steps < 1 or self.batch_size < 1:
+            raise ConfigError(f"steps={self.steps}, batch_size={self.batch_size}: expected positive integers")
+        if not self.learning_rates or not all(0 < lr < math.inf for lr in self.learning_rates):
+            raise ConfigError(f"learning_rates={list(self.learning_rates)}: expected one or more positive numbers")
 
 
 @dataclass(frozen=True)
@@ -60,8 +62,8 @@ class SweepConfig:
     def validate(self):
         from speechft_jax.evaluate.runner import EVAL_TASKS
 
-        if not self.alphas:
-            raise ConfigError("alphas=[], expected at least one alpha")
+        if not self.alphas or not all(math.isfinite(a) for a in self.alphas):
+            raise ConfigError(f"alphas={list(self.alphas)}: expected one or more finite numbers")
         for task in self.tasks:
             if task not in EVAL_TASKS:
                 raise ConfigError(f"tasks: {task!r}, expected one of {', '.join(EVAL_TASKS)}")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from speechft_jax.checkpoints.state_dict_io import atomic_write_bytes
+
 COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#17becf")
 
 
@@ -43,5 +45,5 @@ def line_plot_svg(path: Path, alphas, series: dict, *, title: str, y_label: str,
     parts.append("</svg>")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(parts) + "\n")
+    atomic_write_bytes(path, ("\n".join(parts) + "\n").encode())
     return path
