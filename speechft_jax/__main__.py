@@ -15,6 +15,7 @@ COMMANDS = {
     "evaluate": ("speechft_jax.evaluate.__main__", "SUPERB-style probes of a frozen encoder, feature similarity"),
     "merge": ("speechft_jax.merge.__main__", "write (1 - alpha) theta_0 + alpha theta_ft as a transformers directory"),
     "convert": ("speechft_jax.convert", "convert checkpoints: transformers, fairseq HuBERT, this project's Flax"),
+    "extract": ("speechft_jax.extract", "write an encoder's hidden states for a folder or manifest of audio files"),
 }
 
 

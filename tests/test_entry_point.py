@@ -20,7 +20,7 @@ def test_no_command_lists_every_command(capsys):
 def test_an_unknown_command_is_a_one_line_error(capsys):
     assert main(["fine-tune"]) == 2
     err = capsys.readouterr().err
-    assert err == "error: unknown command 'fine-tune', expected one of train, sweep, evaluate, merge, convert\n"
+    assert err == "error: unknown command 'fine-tune', expected one of train, sweep, evaluate, merge, convert, extract\n"
 
 
 def test_a_command_gets_the_rest_of_the_arguments(tmp_path, capsys):

@@ -1,0 +1,132 @@
+"""`python -m speechft_jax.extract --encoder DIR --folder AUDIO_DIR --out DIR`: dump hidden states.
+
+Runs a (pre-trained, fine-tuned or merged) encoder over a folder of audio files or a manifest and
+writes, per utterance, the chosen hidden states as `.npy` of shape `[layers, frames, hidden]`
+(valid frames only), mirroring the audio files' relative paths, plus `index.jsonl` (audio path,
+features file, frames, layers) in input order. Utterances are batched into a few padded length
+buckets, so the encoder compiles a handful of times. Each file is written atomically and
+existing ones are kept, so a re-run after a crash continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from speechft_jax.checkpoints import CheckpointError, load_pretrained
+from speechft_jax.checkpoints.state_dict_io import atomic_write_bytes
+from speechft_jax.data.errors import DataError
+from speechft_jax.models.config import ConfigError
+
+INDEX_NAME = "index.jsonl"
+
+
+def parse_layers(text: str, num_states: int) -> list[int]:
+    """`all` or comma-separated hidden-state indices (0 = the input of layer 0; negatives count back)."""
+    if text == "all":
+        return list(range(num_states))
+    try:
+        picked = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise ConfigError(f"--layers {text}: expected 'all' or comma-separated integers") from None
+    bad = [i for i in picked if not -num_states <= i < num_states]
+    if not picked or bad:
+        raise ConfigError(f"--layers {text}: expected indices in [{-num_states}, {num_states - 1}] "
+                          f"(the encoder has {num_states} hidden states)")
+    return [i % num_states for i in picked]
+
+
+def feature_names(paths: list[str]) -> list[str]:
+    """Each audio path relative to the files' common folder, with `.npy` for its extension."""
+    root = os.path.commonpath([os.path.dirname(os.path.abspath(p)) for p in paths])
+    names = [str(Path(os.path.relpath(os.path.abspath(p), root)).with_suffix(".npy")) for p in paths]
+    seen: dict[str, str] = {}
+    for name, path in zip(names, paths):
+        if name in seen:
+            raise ConfigError(f"{path}: its features would overwrite those of {seen[name]} ({name})")
+        seen[name] = path
+    return names
+
+
+def _save_npy(path: Path, array: np.ndarray) -> None:
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def extract_to_folder(bundle, source, out_dir, layers: list[int], *, batch_size: int = 8,
+                      dtype=np.float32) -> list[dict]:
+    """Write the features of every utterance of a `FileSource` under `out_dir`; returns the index."""
+    from tqdm import tqdm
+
+    from speechft_jax.checkpoints import extract_features
+    from speechft_jax.data.loader import evaluation_loader
+    from speechft_jax.data.source import FileSource
+
+    out_dir = Path(out_dir)
+    paths = [ex.path for ex in source.examples]
+    names = feature_names(paths)
+    todo = [i for i, name in enumerate(names) if not (out_dir / name).is_file()]
+    if todo:
+        pending = FileSource([source.examples[i] for i in todo])
+        loader = evaluation_loader(pending, batch_size=batch_size,
+                                   normalize=bool(bundle.preprocessor.get("do_normalize")))
+        try:
+            for batch in tqdm(loader, total=loader.num_batches(), desc="features", unit="batch"):
+                states, frame_mask = extract_features(bundle, batch["audio"], batch["audio_mask"])
+                states = np.asarray(states)[np.asarray(layers)]
+                frames = np.asarray(frame_mask).sum(axis=1)
+                for row in np.flatnonzero(batch["example_mask"]):
+                    index = todo[int(batch["example_index"][row])]
+                    _save_npy(out_dir / names[index], states[:, row, :frames[row]].astype(dtype))
+        finally:
+            loader.close()
+    index = []
+    for path, name in zip(paths, names):
+        shape = np.load(out_dir / name, mmap_mode="r").shape
+        index.append({"audio": path, "features": name, "frames": int(shape[1]), "layers": layers})
+    atomic_write_bytes(out_dir / INDEX_NAME, "".join(json.dumps(r) + "\n" for r in index).encode())
+    return index
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m speechft_jax.extract", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--encoder", required=True, help="encoder directory (transformers or speechft), hub id or fairseq .pt")
+    inputs = parser.add_mutually_exclusive_group(required=True)
+    inputs.add_argument("--folder", help="a folder of .wav/.flac/.ogg files (searched recursively)")
+    inputs.add_argument("--manifest", help="a JSONL/TSV manifest of audio files")
+    parser.add_argument("--out", required=True, help="output folder (existing features are kept)")
+    parser.add_argument("--layers", default="all", help="'all' (default) or hidden-state indices, e.g. 0,6,-1")
+    parser.add_argument("--batch-size", type=int, default=8, help="utterances per forward pass (default 8)")
+    parser.add_argument("--float16", action="store_true", help="store float16 instead of float32")
+    args = parser.parse_args(argv)
+    if args.batch_size < 1:
+        parser.error(f"--batch-size {args.batch_size}: expected a positive integer")
+    try:
+        from speechft_jax.data.source import FileSource
+
+        bundle = load_pretrained(args.encoder)
+        layers = parse_layers(args.layers, bundle.config.num_hidden_layers + 1)
+        source = FileSource.from_folder(args.folder) if args.folder else FileSource.from_manifest(args.manifest)
+        if not len(source):
+            raise ConfigError(f"{args.folder or args.manifest}: no audio files found")
+        index = extract_to_folder(bundle, source, args.out, layers, batch_size=args.batch_size,
+                                  dtype=np.float16 if args.float16 else np.float32)
+    except (CheckpointError, ConfigError, DataError, OSError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    frames = sum(r["frames"] for r in index)
+    print(f"{len(index)} utterance(s), {frames} frames, hidden states {','.join(map(str, layers))} -> "
+          f"{Path(args.out) / INDEX_NAME}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

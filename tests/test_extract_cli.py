@@ -1,0 +1,90 @@
+"""`python -m speechft_jax.extract`: per-file hidden states from a folder, the index, resuming, errors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+import speechft_jax as sj
+from conftest import tiny_encoder_config
+from speechft_jax.data.audio import decode_audio
+from speechft_jax.extract import main as extract_main
+
+
+@pytest.fixture(scope="module")
+def encoder_dir(tmp_path_factory):
+    # per-frame LayerNorm in the CNN: a file's features do not depend on what it is batched with
+    path = tmp_path_factory.mktemp("extract") / "encoder"
+    sj.save_pretrained(sj.init_encoder(tiny_encoder_config(feat_extract_norm="layer"), seed=0), path)
+    return path
+
+
+def _audio_folder(root):
+    rng = np.random.default_rng(0)
+    (root / "spk1").mkdir(parents=True)
+    sf.write(root / "spk1" / "a.wav", 0.1 * rng.normal(size=8000).astype(np.float32), 16000)
+    sf.write(root / "spk1" / "b.flac", 0.1 * rng.normal(size=21000).astype(np.float32), 16000)
+    sf.write(root / "c.wav", 0.1 * rng.normal(size=(30000, 2)).astype(np.float32), 44100)  # stereo, resampled
+    return ["c.wav", "spk1/a.wav", "spk1/b.flac"]
+
+
+def test_each_file_gets_its_own_unbatched_features_and_a_rerun_keeps_them(encoder_dir, tmp_path, capsys):
+    names = _audio_folder(tmp_path / "audio")
+    out = tmp_path / "features"
+    argv = ["--encoder", str(encoder_dir), "--folder", str(tmp_path / "audio"), "--out", str(out),
+            "--layers", "0,-1", "--batch-size", "2"]
+    assert extract_main(argv) == 0
+    bundle = sj.load_pretrained(encoder_dir)
+    last = bundle.config.num_hidden_layers
+    index = [json.loads(line) for line in (out / "index.jsonl").read_text().splitlines()]
+    assert [r["features"] for r in index] == [n.rsplit(".", 1)[0] + ".npy" for n in names]
+    for record, name in zip(index, names):
+        wave = decode_audio(tmp_path / "audio" / name)
+        states, _ = sj.extract_features(bundle, wave[None])
+        expected = np.asarray(states)[[0, last], 0]
+        got = np.load(out / record["features"])
+        assert got.shape == expected.shape and record["frames"] == expected.shape[1] and record["layers"] == [0, last]
+        np.testing.assert_allclose(got, expected, atol=1e-4)
+    assert "3 utterance(s)" in capsys.readouterr().out
+
+    # a re-run computes only what is missing (as after a crash), and leaves the rest untouched
+    kept = (out / "c.npy").stat().st_mtime_ns
+    saved = np.load(out / "spk1" / "a.npy")
+    (out / "spk1" / "a.npy").unlink()
+    assert extract_main(argv) == 0
+    assert (out / "c.npy").stat().st_mtime_ns == kept
+    np.testing.assert_array_equal(np.load(out / "spk1" / "a.npy"), saved)
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--layers", "9"], "--layers 9: expected indices in [-3, 2] (the encoder has 3 hidden states)"),
+    (["--layers", "last"], "--layers last: expected 'all' or comma-separated integers"),
+])
+def test_bad_layers_are_a_one_line_error(encoder_dir, tmp_path, capsys, extra, message):
+    _audio_folder(tmp_path / "audio")
+    argv = ["--encoder", str(encoder_dir), "--folder", str(tmp_path / "audio"), "--out", str(tmp_path / "f")]
+    assert extract_main(argv + extra) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+
+
+def test_two_files_that_would_share_a_features_file_are_refused(encoder_dir, tmp_path, capsys):
+    (tmp_path / "audio").mkdir()
+    for ext in ("wav", "flac"):
+        sf.write(tmp_path / "audio" / f"x.{ext}", np.zeros(4000, np.float32), 16000)
+    argv = ["--encoder", str(encoder_dir), "--folder", str(tmp_path / "audio"), "--out", str(tmp_path / "f")]
+    assert extract_main(argv) == 2
+    assert "would overwrite those of" in capsys.readouterr().err
+    assert not (tmp_path / "f").exists()
+
+
+def test_a_broken_audio_file_is_named(encoder_dir, tmp_path, capsys):
+    (tmp_path / "audio").mkdir()
+    (tmp_path / "audio" / "broken.wav").write_bytes(b"RIFF\x00\x00")
+    argv = ["--encoder", str(encoder_dir), "--folder", str(tmp_path / "audio"), "--out", str(tmp_path / "f")]
+    assert extract_main(argv) == 2
+    err = capsys.readouterr().err
+    assert "broken.wav" in err and err.count("\n") == 1
