@@ -64,6 +64,7 @@ def _save_npy(path: Path, array: np.ndarray) -> None:
 def extract_to_folder(bundle, source, out_dir, layers: list[int], *, batch_size: int = 8,
                       dtype=np.float32) -> list[dict]:
     """Write the features of every utterance of a `FileSource` under `out_dir`; returns the index."""
+    import jax
     from tqdm import tqdm
 
     from speechft_jax.checkpoints import extract_features
@@ -81,8 +82,7 @@ def extract_to_folder(bundle, source, out_dir, layers: list[int], *, batch_size:
         try:
             for batch in tqdm(loader, total=loader.num_batches(), desc="features", unit="batch"):
                 states, frame_mask = extract_features(bundle, batch["audio"], batch["audio_mask"])
-                states = np.asarray(states)[np.asarray(layers)]
-                frames = np.asarray(frame_mask).sum(axis=1)
+                states, frames = jax.device_get((states[np.asarray(layers)], frame_mask.sum(axis=1)))
                 for row in np.flatnonzero(batch["example_mask"]):
                     index = todo[int(batch["example_index"][row])]
                     _save_npy(out_dir / names[index], states[:, row, :frames[row]].astype(dtype))

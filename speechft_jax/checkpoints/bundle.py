@@ -153,7 +153,7 @@ def _ensure_dir(out_dir: Path) -> Path:
 
 
 def _write_json(path: Path, obj: dict) -> None:
-    state_dict_io.atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
+    state_dict_io.atomic_write_json(path, obj, sort_keys=True)
 
 
 def save_pretrained(bundle: PretrainedBundle, out_dir, params=None) -> Path:

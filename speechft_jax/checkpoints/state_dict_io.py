@@ -101,6 +101,11 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
+def atomic_write_json(path: Path, obj, **dumps_kwargs) -> None:
+    """`obj` as indented JSON (one trailing newline), written atomically."""
+    atomic_write_bytes(path, (json.dumps(obj, indent=2, **dumps_kwargs) + "\n").encode())
+
+
 def write_safetensors(path: Path, tensors: dict[str, np.ndarray]) -> None:
     from safetensors.numpy import save
 

@@ -13,17 +13,16 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 from speechft_jax.checkpoints import CheckpointError, load_pretrained
-from speechft_jax.checkpoints.state_dict_io import atomic_write_bytes
+from speechft_jax.checkpoints.state_dict_io import atomic_write_json
 from speechft_jax.merge import MergeError
 from speechft_jax.models.config import ConfigError
-from speechft_jax.sweep.config import ProbeSettings
+from speechft_jax.evaluate.probe_settings import ProbeSettings
 
 
 def _learning_rates(text: str) -> tuple[float, ...]:
@@ -101,7 +100,7 @@ def main(argv=None) -> int:
             print(f"{layer['layer']:<6} {layer['cka']:>7.4f} {layer['r2']:>7.4f}")
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(Path(args.out), (json.dumps(report, indent=2) + "\n").encode())
+        atomic_write_json(Path(args.out), report)
     return 0
 
 

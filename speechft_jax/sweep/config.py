@@ -28,20 +28,8 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from speechft_jax.config_loading import load_config
+from speechft_jax.evaluate.probe_settings import ProbeSettings
 from speechft_jax.models.config import ConfigError
-
-
-@dataclass(frozen=True)
-class ProbeSettings:
-    steps: int = 500
-    learning_rates: tuple[float, ...] = (1e-3, 1e-2)
-    batch_size: int = 16
-
-    def validate(self):
-        if self.steps < 1 or self.batch_size < 1:
-            raise ConfigError(f"steps={self.steps}, batch_size={self.batch_size}: expected positive integers")
-        if not self.learning_rates or not all(0 < lr < math.inf for lr in self.learning_rates):
-            raise ConfigError(f"learning_rates={list(self.learning_rates)}: expected one or more positive numbers")
 
 
 @dataclass(frozen=True)

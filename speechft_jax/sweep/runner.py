@@ -15,14 +15,13 @@ by `finetuned_label` (Stable-FT in the demo), Speech-FT = the chosen alpha).
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 from pathlib import Path
 
 import numpy as np
 
 from speechft_jax.checkpoints import load_pretrained
-from speechft_jax.checkpoints.state_dict_io import atomic_write_bytes
+from speechft_jax.checkpoints.state_dict_io import atomic_write_json
 from speechft_jax.evaluate.probe import train_probe
 from speechft_jax.evaluate.runner import probe_spec
 from speechft_jax.evaluate.similarity import similarity_report, weight_change
@@ -86,7 +85,7 @@ def run_sweep(config: SweepConfig, progress: bool = True) -> dict:
                "results": {str(a): {t: r.to_json() for t, r in results[a].items()} for a in alphas},
                "similarity": {str(a): v for a, v in similarity.items()},
                "wall_seconds": round(time.time() - started, 1)}
-    atomic_write_bytes(out / "sweep.json", (json.dumps(summary, indent=2) + "\n").encode())
+    atomic_write_json(out / "sweep.json", summary)
     line_plot_svg(out / "scores.svg", alphas, {t: [task_score(results[a][t]) for a in alphas] for t in config.tasks},
                   title="Speech-FT alpha sweep (test scores)", y_label="accuracy or 1 - error rate")
     return summary

@@ -26,7 +26,7 @@ import yaml
 
 from speechft_jax.checkpoints import save_pretrained
 from speechft_jax.checkpoints.params_io import abstract_boxed_params, params_fingerprint
-from speechft_jax.checkpoints.state_dict_io import atomic_write_bytes
+from speechft_jax.checkpoints.state_dict_io import atomic_write_bytes, atomic_write_json
 from speechft_jax.config_loading import to_dict
 from speechft_jax.data import make_global_batch
 from speechft_jax.models.config import ConfigError
@@ -209,7 +209,7 @@ def train(config: TrainConfig, *, config_dir: Path | Sequence[Path] | None = Non
         state = jax.jit(init_state, out_shardings=state_shardings)(theta_0, init_rng)
     del theta_0  # the trained copy lives in the state (and `frozen` keeps what is still needed)
     if is_writer:
-        (out / SHARDING_NAME).write_text(json.dumps(S.describe_sharding(state.params, mesh), indent=2) + "\n")
+        atomic_write_json(out / SHARDING_NAME, S.describe_sharding(state.params, mesh))
 
     # ---------------------------------------------------------------- the step
     loss_fn = make_loss_fn(bundle.module, tasks, [t.weight for t in config.tasks], freeze_cnn=ft.freeze_cnn,
@@ -279,6 +279,6 @@ def train(config: TrainConfig, *, config_dir: Path | Sequence[Path] | None = Non
     result = TrainResult(out, total, loss, encoder_dir, early_dirs, round(time.time() - started, 2), resumed_from,
                          fingerprint)
     if is_writer:
-        atomic_write_bytes(out / SUMMARY_NAME, (json.dumps(result.to_json(), indent=2) + "\n").encode())
+        atomic_write_json(out / SUMMARY_NAME, result.to_json())
         print(f"done: {total} steps, final loss {loss:.4f}; encoder written to {encoder_dir}")
     return result
