@@ -44,7 +44,8 @@ def main(argv=None) -> int:
     parser.add_argument("--cache-dir", help="cache frozen features here (reused across runs)")
     parser.add_argument("--random-init", action="store_true", help="a random encoder of the same shape")
     parser.add_argument("--similarity-to", metavar="DIR", help="compare features and weights with this encoder (theta_0)")
-    parser.add_argument("--seed", type=int, default=0, help="probe initialisation and data order, and --random-init's weights (default: 0)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="probe initialisation and data order, and --random-init's weights (default: 0)")
     parser.add_argument("--out", help="write the results as JSON here")
     args = parser.parse_args(argv)
     try:
