@@ -98,7 +98,8 @@ def extract_to_folder(bundle, source, out_dir, layers: list[int], *, batch_size:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m speechft_jax.extract", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--encoder", required=True, help="encoder directory (transformers or speechft), hub id or fairseq .pt")
+    parser.add_argument("--encoder", required=True,
+                        help="encoder directory (transformers or speechft), hub id or fairseq .pt")
     inputs = parser.add_mutually_exclusive_group(required=True)
     inputs.add_argument("--folder", help="a folder of .wav/.flac/.ogg files (searched recursively)")
     inputs.add_argument("--manifest", help="a JSONL/TSV manifest of audio files")
