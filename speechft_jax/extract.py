@@ -75,6 +75,7 @@ def extract_to_folder(bundle, source, out_dir, layers: list[int], *, batch_size:
     paths = [ex.path for ex in source.examples]
     names = feature_names(paths)
     todo = [i for i, name in enumerate(names) if not (out_dir / name).is_file()]
+    frames_of: dict[int, int] = {}  # utterance -> frames, for the files this call writes
     if todo:
         pending = FileSource([source.examples[i] for i in todo])
         loader = evaluation_loader(pending, batch_size=batch_size,
@@ -85,13 +86,14 @@ def extract_to_folder(bundle, source, out_dir, layers: list[int], *, batch_size:
                 states, frames = jax.device_get((states[np.asarray(layers)], frame_mask.sum(axis=1)))
                 for row in np.flatnonzero(batch["example_mask"]):
                     index = todo[int(batch["example_index"][row])]
+                    frames_of[index] = int(frames[row])
                     _save_npy(out_dir / names[index], states[:, row, :frames[row]].astype(dtype))
         finally:
             loader.close()
     index = []
-    for path, name in zip(paths, names):
-        shape = np.load(out_dir / name, mmap_mode="r").shape
-        index.append({"audio": path, "features": name, "frames": int(shape[1]), "layers": layers})
+    for i, (path, name) in enumerate(zip(paths, names)):
+        frames = frames_of[i] if i in frames_of else int(np.load(out_dir / name, mmap_mode="r").shape[1])  # kept file
+        index.append({"audio": path, "features": name, "frames": frames, "layers": layers})
     atomic_write_bytes(out_dir / INDEX_NAME, "".join(json.dumps(r) + "\n" for r in index).encode())
     return index
 
