@@ -5,7 +5,8 @@ writes, per utterance, the chosen hidden states as `.npy` of shape `[layers, fra
 (valid frames only), mirroring the audio files' relative paths, plus `index.jsonl` (audio path,
 features file, frames, layers) in input order. Utterances are batched into a few padded length
 buckets, so the encoder compiles a handful of times. Each file is written atomically and
-existing ones are kept, so a re-run after a crash continues where it stopped.
+existing ones are kept, so a re-run after a crash continues where it stopped; a kept file with other
+layers, width or dtype than the run asks for is an error (use a new `--out` for another encoder).
 """
 
 from __future__ import annotations
@@ -75,7 +76,15 @@ def extract_to_folder(bundle, source, out_dir, layers: list[int], *, batch_size:
     paths = [ex.path for ex in source.examples]
     names = feature_names(paths)
     todo = [i for i, name in enumerate(names) if not (out_dir / name).is_file()]
-    frames_of: dict[int, int] = {}  # utterance -> frames, for the files this call writes
+    frames_of: dict[int, int] = {}  # utterance -> frames: read from the kept files, then from the forward
+    expected = (len(layers), bundle.config.hidden_size, np.dtype(dtype))
+    for i in sorted(set(range(len(names))) - set(todo)):
+        kept = np.load(out_dir / names[i], mmap_mode="r")  # the header only
+        if kept.ndim != 3 or (kept.shape[0], kept.shape[2], kept.dtype) != expected:
+            raise ConfigError(f"{out_dir / names[i]}: a previous run left {kept.dtype} features of shape "
+                              f"{tuple(kept.shape)}, this run writes {expected[2]} [{expected[0]}, frames, "
+                              f"{expected[1]}]; use another --out (or the same --layers and dtype)")
+        frames_of[i] = int(kept.shape[1])
     if todo:
         pending = FileSource([source.examples[i] for i in todo])
         loader = evaluation_loader(pending, batch_size=batch_size,
@@ -92,8 +101,7 @@ def extract_to_folder(bundle, source, out_dir, layers: list[int], *, batch_size:
             loader.close()
     index = []
     for i, (path, name) in enumerate(zip(paths, names)):
-        frames = frames_of[i] if i in frames_of else int(np.load(out_dir / name, mmap_mode="r").shape[1])  # kept file
-        index.append({"audio": path, "features": name, "frames": frames, "layers": layers})
+        index.append({"audio": path, "features": name, "frames": frames_of[i], "layers": layers})
     atomic_write_bytes(out_dir / INDEX_NAME, "".join(json.dumps(r) + "\n" for r in index).encode())
     return index
 

@@ -58,6 +58,13 @@ def test_each_file_gets_its_own_unbatched_features_and_a_rerun_keeps_them(encode
     assert (out / "c.npy").stat().st_mtime_ns == kept
     np.testing.assert_array_equal(np.load(out / "spk1" / "a.npy"), saved)
 
+    # a kept file written with other layers is not silently mixed into this run's index
+    capsys.readouterr()
+    assert extract_main(argv[:-4] + ["--layers", "all"]) == 2
+    err = capsys.readouterr().err
+    assert "a previous run left float32 features of shape (2, " in err and "use another --out" in err
+    assert err.count("\n") == 1
+
 
 @pytest.mark.parametrize("extra, message", [
     (["--layers", "9"], "--layers 9: expected indices in [-3, 2] (the encoder has 3 hidden states)"),
