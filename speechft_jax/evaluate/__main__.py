@@ -20,9 +20,9 @@ from pathlib import Path
 
 from speechft_jax.checkpoints import CheckpointError, load_pretrained
 from speechft_jax.checkpoints.state_dict_io import atomic_write_json
+from speechft_jax.evaluate.probe_settings import ProbeSettings
 from speechft_jax.merge import MergeError
 from speechft_jax.models.config import ConfigError
-from speechft_jax.evaluate.probe_settings import ProbeSettings
 
 
 def _learning_rates(text: str) -> tuple[float, ...]:
@@ -35,11 +35,15 @@ def _learning_rates(text: str) -> tuple[float, ...]:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m speechft_jax.evaluate", description=__doc__.split("\n\n")[0])
     parser.add_argument("--encoder", required=True, help="encoder directory (transformers or speechft) or hub id")
-    parser.add_argument("--tasks", default="pr,sid,ks,style", help="comma-separated: pr, asr, sid, ks, style, qbe (default: pr,sid,ks,style)")
-    parser.add_argument("--corpus", default="demo", choices=("tiny", "demo", "full"), help="demo corpus preset (default: demo)")
+    parser.add_argument("--tasks", default="pr,sid,ks,style",
+                        help="comma-separated: pr, asr, sid, ks, style, qbe (default: pr,sid,ks,style)")
+    parser.add_argument("--corpus", default="demo", choices=("tiny", "demo", "full"),
+                        help="demo corpus preset (default: demo)")
     parser.add_argument("--corpus-dir", help="an already built corpus (instead of --corpus)")
-    parser.add_argument("--steps", type=int, default=1000, help="probe training steps per learning rate (default: 1000)")
-    parser.add_argument("--lr", default="1e-4,1e-3,1e-2", help="learning-rate grid, picked on dev (default: 1e-4,1e-3,1e-2)")
+    parser.add_argument("--steps", type=int, default=1000,
+                        help="probe training steps per learning rate (default: 1000)")
+    parser.add_argument("--lr", default="1e-4,1e-3,1e-2",
+                        help="learning-rate grid, picked on dev (default: 1e-4,1e-3,1e-2)")
     parser.add_argument("--batch-size", type=int, default=16, help="probe batch size (default: 16)")
     parser.add_argument("--cache-dir", help="cache frozen features here (reused across runs)")
     parser.add_argument("--random-init", action="store_true", help="a random encoder of the same shape")
