@@ -3,25 +3,84 @@
 `load_config(Schema, path, overrides)` reads a YAML file, applies dotted overrides
 (`optimizer.lr=3e-4`, `output_dir=/tmp/run1`), and builds `Schema` strictly: an unknown key, a
 missing required key, a value of the wrong type, or a failed `validate()` is a one-line
-`ConfigError` naming the file and the dotted key, raised before anything is compiled.
+`ConfigError` naming the file and the dotted key, raised before anything is compiled. Numbers
+are checked generically: a float must be finite, an int must fit 64 bits, and either must lie in
+the `Range` given in the schema's type (`seed: Annotated[int, SEED]`).
+
+YAML is read by `load_yaml`, a safe loader that refuses alias expansion beyond a small bound (a
+"billion laughs" file), recursive aliases and absurd nesting; `--set` values go through it too.
 
 A file may start from another: `base: demo_pr.yaml` reads that file first (mappings merge key
 by key, lists and values replace); `config_dirs(path)` lists the folders of the chain, where
 the trainer looks for relative paths. Supported field types: bool, int, float (ints, and strings such as `5e-4`, accepted), str, Optional[...], Literal[...],
-tuple[T, ...] / list[T] (YAML lists), dict[str, T], and nested dataclasses.
+tuple[T, ...] / list[T] (YAML lists), dict[str, T], Annotated[int or float, Range(low, high)],
+and nested dataclasses.
 """
 
 from __future__ import annotations
 
 import copy
 import dataclasses
+import math
 import types
 import typing
 from pathlib import Path
 
 import yaml
 
-from speechft_jax.models.config import ConfigError
+from speechft_jax.models.config import ConfigError, short_repr
+
+# A config uses a few aliases at most; a file whose aliases expand to more nodes than this is an
+# alias bomb (9 levels of 9 aliases are 387 million nodes in 600 bytes).
+MAX_ALIAS_USES = 100
+MAX_ALIAS_NODES = 100_000
+MAX_NESTING = 64
+_INT_BOUNDS = (-2**63, 2**63 - 1)  # any int field: it must fit a 64-bit integer
+
+
+class _LimitedLoader(yaml.SafeLoader):
+    """`yaml.SafeLoader` that counts what aliases add while composing, and refuses a document
+    whose aliases would expand past `MAX_ALIAS_NODES` nodes (or are used more than
+    `MAX_ALIAS_USES` times, or refer to themselves), or that nests deeper than `MAX_NESTING`."""
+
+    def __init__(self, stream):
+        super().__init__(stream)
+        self._sizes: dict[int, int] = {}  # id(node) -> its node count with aliases expanded
+        self._alias_uses = self._alias_nodes = self._depth = 0
+
+    def compose_node(self, parent, index):
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent) and event.anchor in self.anchors:
+            size = self._sizes.get(id(self.anchors[event.anchor]))
+            where = f"line {event.start_mark.line + 1}"
+            if size is None:
+                raise yaml.YAMLError(f"alias *{event.anchor} refers to itself ({where})")
+            self._alias_uses += 1
+            self._alias_nodes += size
+            if self._alias_nodes > MAX_ALIAS_NODES:
+                raise yaml.YAMLError(f"aliases expand to more than {MAX_ALIAS_NODES} nodes ({where})")
+            if self._alias_uses > MAX_ALIAS_USES:
+                raise yaml.YAMLError(f"more than {MAX_ALIAS_USES} aliases ({where}); write the values out")
+            return super().compose_node(parent, index)
+        self._depth += 1
+        if self._depth > MAX_NESTING:
+            raise yaml.YAMLError(f"nested deeper than {MAX_NESTING} levels (line {event.start_mark.line + 1})")
+        node = super().compose_node(parent, index)
+        self._depth -= 1
+        children = node.value if isinstance(node, yaml.SequenceNode) else (
+            [n for pair in node.value for n in pair] if isinstance(node, yaml.MappingNode) else [])
+        self._sizes[id(node)] = 1 + sum(self._sizes[id(child)] for child in children)
+        return node
+
+
+def load_yaml(text: str, source: str):
+    """`text` parsed as YAML by the limited safe loader; a `ConfigError` naming `source` otherwise."""
+    try:
+        return yaml.load(text, Loader=_LimitedLoader)
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{source}: not valid YAML ({' '.join(str(err).split())})") from None
+    except ValueError as err:  # an integer of more than 4300 digits
+        raise ConfigError(f"{source}: not valid YAML ({err})") from None
 
 
 def parse_override(text: str) -> tuple[list[str], object]:
@@ -31,10 +90,7 @@ def parse_override(text: str) -> tuple[list[str], object]:
     key, raw = text.split("=", 1)
     if not key.strip():
         raise ConfigError(f"--set {text!r}: the key is empty")
-    try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
-    except yaml.YAMLError as err:
-        raise ConfigError(f"--set {text!r}: the value is not valid YAML ({str(err).splitlines()[0]})") from None
+    value = load_yaml(raw, f"--set {text!r}: the value") if raw.strip() else ""
     return key.strip().split("."), value
 
 
@@ -55,14 +111,48 @@ def apply_overrides(data: dict, overrides) -> dict:
     return data
 
 
+@dataclasses.dataclass(frozen=True)
+class Range:
+    """Inclusive bounds of a numeric field, given in its type: `steps: Annotated[int, Range(1, 10**9)]`."""
+
+    low: float = -math.inf
+    high: float = math.inf
+
+    def describe(self, kind: str) -> str:
+        number = lambda x: str(int(x)) if float(x).is_integer() else f"{x:g}"  # 4294967295, not 4.29e+09
+        if math.isinf(self.high):
+            return f"{kind} >= {number(self.low)}"
+        return f"{kind} in [{number(self.low)}, {number(self.high)}]"
+
+
+# Bounds shared by the schemas (a step count of a billion is past any real run).
+SEED = Range(0, 2**32 - 1)
+STEPS = Range(1, 10**9)
+COUNT = Range(1, 65536)          # batch sizes, widths, ranks, clusters
+FRACTION = Range(0.0, 1.0)
+NON_NEGATIVE = Range(0.0)
+
+
 def _type_name(tp) -> str:
     return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
 
 
 def _convert(value, tp, key: str, source: str):
     origin, args = typing.get_origin(tp), typing.get_args(tp)
-    fail = lambda expected: ConfigError(f"{source}: {key}={value!r}, expected {expected}")
+    where = f"{source}: " if source else ""
+    fail = lambda expected: ConfigError(f"{where}{key}={short_repr(value)}, expected {expected}")
     if tp is typing.Any:
+        return value
+    if origin is typing.Annotated:
+        def check_ranges(number):
+            for bounds in (m for m in tp.__metadata__ if isinstance(m, Range)):
+                if isinstance(number, (int, float)) and not isinstance(number, bool) \
+                        and not bounds.low <= number <= bounds.high:
+                    raise fail(bounds.describe("an integer" if args[0] is int else "a number"))
+
+        check_ranges(value)  # first: the field's range says more than the type's own bounds
+        value = _convert(value, args[0], key, source)
+        check_ranges(value)  # and a converted one ("5e-4")
         return value
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
@@ -102,16 +192,22 @@ def _convert(value, tp, key: str, source: str):
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise fail("an integer")
+        # the schema's Range (Annotated[int, ...]) narrows this; it stops 10**23 in any int field
+        if not _INT_BOUNDS[0] <= value <= _INT_BOUNDS[1]:
+            raise fail(f"an integer in [{_INT_BOUNDS[0]}, {_INT_BOUNDS[1]}]")
         return value
     if tp is float:
+        number = value
         if isinstance(value, str):  # YAML 1.1 reads 5e-4 (no dot) as a string
             try:
-                value = float(value)
+                number = float(value)
             except ValueError:
                 raise fail("a number") from None
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
+        if isinstance(number, bool) or not isinstance(number, (int, float)):
             raise fail("a number")
-        return float(value)
+        if abs(number) > 1e300 or not math.isfinite(number):  # .inf, .nan, or an int too big for a float
+            raise fail("a finite number")
+        return float(number)
     if tp is str:
         if not isinstance(value, str):
             raise fail("a string")
@@ -123,7 +219,7 @@ def build(schema, data: dict, source: str = "config", prefix: str = ""):
     """Build the dataclass `schema` from a mapping, strictly (see the module docstring)."""
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: {prefix.rstrip('.') or 'the file'} must be a mapping, got {type(data).__name__}")
-    hints = typing.get_type_hints(schema)
+    hints = typing.get_type_hints(schema, include_extras=True)
     fields = {f.name: f for f in dataclasses.fields(schema) if f.init}
     unknown = sorted(set(data) - set(fields))
     if unknown:
@@ -146,6 +242,16 @@ def build(schema, data: dict, source: str = "config", prefix: str = ""):
     return instance
 
 
+def check_fields(instance) -> None:
+    """The checks `build` makes (types, finite numbers, `Range`s), for a dataclass made in Python
+    rather than read from a file: a one-line `ConfigError` `key=value, expected ...`."""
+    hints = typing.get_type_hints(type(instance), include_extras=True)
+    for field in dataclasses.fields(instance):
+        value = getattr(instance, field.name)
+        if field.init and not dataclasses.is_dataclass(value):  # a nested section checks itself
+            _convert(value, hints[field.name], field.name, source="")
+
+
 def _merge(base: dict, update: dict) -> dict:
     """`base` with `update` laid over it; mappings merge key by key, anything else replaces."""
     out = dict(base)
@@ -158,11 +264,12 @@ def _chain(path, _seen=()) -> list[tuple[Path, dict]]:
     """`(file, its own keys)` for the `base:` chain of the YAML file at `path`, the furthest base first."""
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        text = path.read_text()
     except OSError as err:
         raise ConfigError(f"{path}: cannot read the config file ({err.strerror})") from None
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML ({' '.join(str(err).split())})") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a YAML file (not UTF-8 text)") from None
+    data = load_yaml(text, str(path)) or {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: the file must be a mapping, got {type(data).__name__}")
     base = data.pop("base", None)

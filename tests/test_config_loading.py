@@ -1,12 +1,13 @@
 """Typed YAML configs: strict parsing, one-line errors naming the key, --set overrides."""
 
 import dataclasses
-from typing import Literal, Optional
+from typing import Annotated, Literal, Optional
 
 import pytest
 import yaml
 
-from speechft_jax.config_loading import apply_overrides, load_config, to_dict
+from speechft_jax.config_loading import (FRACTION, SEED, STEPS, Range, apply_overrides, check_fields, load_config,
+                                         to_dict)
 from speechft_jax.models.config import ConfigError
 
 
@@ -89,3 +90,96 @@ def test_unreadable_and_invalid_yaml_files(tmp_path):
     bad.write_text("output_dir: [unclosed\n")
     with pytest.raises(ConfigError, match="bad.yaml: not valid YAML"):
         load_config(Run, bad)
+
+
+def _alias_bomb(levels: int = 9) -> list[str]:
+    """A billion-laughs document's lines: each level's list holds nine aliases of the one before."""
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, levels)]
+    return lines
+
+
+def test_alias_bomb_is_refused_quickly(tmp_path):
+    # 600 bytes that expand to 387 million nodes: before, the error message alone took minutes and GBs
+    path = tmp_path / "bomb.yaml"
+    path.write_text("output_dir: x\nbombs:\n" + "".join(f"  {line}\n" for line in _alias_bomb())
+                    + "alphas: *a8\n")
+    with pytest.raises(ConfigError, match=r"bomb.yaml: not valid YAML \(aliases expand to more than 100000 nodes"):
+        load_config(Run, path)
+    flow = "{" + ", ".join(_alias_bomb()) + "}"  # the same as a --set value
+    with pytest.raises(ConfigError, match=r"^--set 'alphas=.*aliases expand to more than") as caught:
+        load_config(Run, write(tmp_path, {"output_dir": "x"}), [f"alphas={flow}"])
+    assert "\n" not in str(caught.value)
+
+
+def test_a_few_aliases_still_load(tmp_path):
+    path = tmp_path / "base.yaml"
+    path.write_text("output_dir: x\noptimizer: &opt {lr: 3.0e-4, steps: 7}\n")
+    (tmp_path / "run.yaml").write_text("base: base.yaml\nalphas: &a [0.0, 0.5]\n"
+                                       "optimizer: {<<: {steps: 9}, beta: 0.5}\n")
+    config = load_config(Run, tmp_path / "run.yaml", ["alphas=[&x 1, *x]"])
+    assert config.alphas == (1.0, 1.0) and config.optimizer == Optim(lr=3e-4, beta=0.5, steps=9)
+
+
+@pytest.mark.parametrize("text,message", [
+    ("output_dir: x\nalphas: &a [0.5, *a]\n", "alias \\*a refers to itself"),
+    ("output_dir: x\nalphas: " + "[" * 200 + "]" * 200 + "\n", "nested deeper than 64 levels"),
+    ("output_dir: x\noptimizer: {steps: " + "9" * 5000 + "}\n", "Exceeds the limit"),
+])
+def test_recursive_deep_or_huge_yaml_is_a_config_error(tmp_path, text, message):
+    path = tmp_path / "odd.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=f"odd.yaml: not valid YAML .*{message}") as caught:
+        load_config(Run, path)
+    assert "\n" not in str(caught.value)
+
+
+@dataclasses.dataclass(frozen=True)
+class Bounded:
+    seed: Annotated[int, SEED] = 0
+    steps: Annotated[int, STEPS] = 10
+    rate: Annotated[float, FRACTION] = 0.5
+    scale: float = 1.0
+    count: int = 1
+    limit: Optional[Annotated[float, Range(0.1, 60)]] = None
+    weights: tuple[float, ...] = ()
+
+
+@pytest.mark.parametrize("yaml_text,message", [
+    ("scale: .inf", "scale=inf, expected a finite number"),
+    ("scale: .nan", "scale=nan, expected a finite number"),
+    ("scale: 1e999", "scale='1e999', expected a finite number"),
+    ("weights: [1.0, -.inf]", r"weights\[1\]=-inf, expected a finite number"),
+    ("limit: .inf", r"limit=inf, expected a number in \[0.1, 60\]"),
+    ("rate: .nan", r"rate=nan, expected a number in \[0, 1\]"),
+    ("seed: 100000000000000000000000", r"seed=100000000000000000000000, expected an integer in \[0, 4294967295\]"),
+    ("seed: -1", r"seed=-1, expected an integer in \[0, 4294967295\]"),
+    ("seed: 1e23", "seed='1e23', expected an integer"),
+    ("steps: 0", r"steps=0, expected an integer in \[1, 1000000000\]"),
+    ("count: 100000000000000000000000", "count=100000000000000000000000, expected an integer in"),
+    ("count: " + "9" * 300, "count=<a 997-bit integer>, expected an integer in"),
+])
+def test_numbers_must_be_finite_and_in_range(tmp_path, yaml_text, message):
+    path = tmp_path / "bounded.yaml"
+    path.write_text(yaml_text + "\n")
+    with pytest.raises(ConfigError, match=message) as caught:
+        load_config(Bounded, path)
+    assert str(caught.value).startswith(f"{path}: ") and "\n" not in str(caught.value)
+
+
+def test_ranges_accept_their_bounds_and_check_fields_checks_python_made_configs(tmp_path):
+    path = tmp_path / "ok.yaml"
+    path.write_text("seed: 4294967295\nsteps: 1000000000\nrate: 1\nlimit: 60\nweights: [1e-3, 2]\n")
+    assert load_config(Bounded, path) == Bounded(seed=2**32 - 1, steps=10**9, rate=1.0, limit=60.0, weights=(1e-3, 2.0))
+    check_fields(Bounded(seed=7))
+    with pytest.raises(ConfigError, match=r"^steps=0, expected an integer in \[1, 1000000000\]$"):
+        check_fields(Bounded(steps=0))
+    with pytest.raises(ConfigError, match=r"^weights\[0\]=nan, expected a finite number$"):
+        check_fields(Bounded(weights=(float("nan"),)))
+
+
+def test_more_than_100_small_aliases_are_refused(tmp_path):
+    path = tmp_path / "many.yaml"
+    path.write_text("output_dir: &o x\nextra: [" + ", ".join(["*o"] * 101) + "]\n")
+    with pytest.raises(ConfigError, match=r"many.yaml: not valid YAML \(more than 100 aliases \(line 2\)"):
+        load_config(Run, path)

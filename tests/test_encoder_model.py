@@ -108,3 +108,46 @@ def test_extract_features_rejects_bad_shapes():
         sj.extract_features(bundle, np.zeros((1, 20), np.float32))
     with pytest.raises(ValueError, match=r"attention_mask: expected shape \(2, 4000\)"):
         sj.extract_features(bundle, np.zeros((2, 4000), np.float32), np.ones((2, 3999)))
+
+
+@pytest.mark.parametrize("key,value,message", [
+    ("conv_dim", [16, 16, 1e20], r"conv_dim\[2\]=1e\+20, expected an integer in \[1, 65536\]"),
+    ("conv_kernel", [10, 3, float("inf")], r"conv_kernel\[2\]=inf, expected an integer in \[1, 4096\]"),
+    ("conv_stride", [5, 2, 300000000], r"conv_stride\[2\]=300000000, expected an integer in \[1, 4096\]"),
+    ("conv_dim", [16] * 300, r"conv_dim=\(16, 16, .*\.\.\., expected a list of at most 256 integers"),
+    ("hidden_size", 10**20, r"hidden_size=100000000000000000000, expected an integer in \[1, 65536\]"),
+    ("num_hidden_layers", 100000, r"num_hidden_layers=100000, expected an integer in \[1, 256\]"),
+    ("intermediate_size", 3 * 10**8, r"intermediate_size=300000000, expected an integer in \[1, 65536\]"),
+    ("num_conv_pos_embeddings", 10**6, r"num_conv_pos_embeddings=1000000, expected an integer in \[1, 4096\]"),
+    ("mask_time_min_masks", -1, r"mask_time_min_masks=-1, expected an integer in \[0, 65536\]"),
+    ("layer_norm_eps", float("nan"), r"layer_norm_eps=nan, expected a number in \(0, 1\]"),
+    ("initializer_range", float("inf"), r"initializer_range=inf, expected a number in \[0, 10\]"),
+])
+def test_shape_values_are_bounded_before_anything_is_allocated(key, value, message):
+    # these used to reach the initialiser: an OverflowError traceback, or minutes and then a MemoryError
+    with pytest.raises(sj.ConfigError, match=f"^x/config.json: encoder config: {message}") as caught:
+        sj.EncoderConfig.from_hf_dict({**HF, key: value}, source="x/config.json")
+    assert "\n" not in str(caught.value)
+
+
+def test_a_shape_too_big_in_total_is_refused_and_real_ones_pass():
+    # XLS-R 2B's shape (about 2.2e9 parameters) is inside the bounds; each value in range, but together too big is not
+    xlsr_2b = dict(hidden_size=1920, num_hidden_layers=48, num_attention_heads=16, intermediate_size=7680)
+    assert 2e9 < sj.EncoderConfig(**xlsr_2b).estimated_parameters() < 2.5e9
+    assert sj.EncoderConfig().estimated_parameters() == pytest.approx(94.4e6, rel=0.02)  # HuBERT Base
+    with pytest.raises(sj.ConfigError, match=r"hidden_size/num_hidden_layers/intermediate_size=\(16384, 256, 65536\), "
+                                             r"expected a shape of at most 5e\+09 parameters "
+                                             r"\(this one has about 8\..e\+11\)"):
+        sj.EncoderConfig(hidden_size=16384, num_hidden_layers=256, num_attention_heads=16, intermediate_size=65536)
+
+
+@pytest.mark.parametrize("spec", ["[(512,10,5)] * 100000000000000000000", "[(512,10,5)] * 300000000",
+                                  "300000000 * [(512,10,5)]"])
+def test_fairseq_conv_layer_repeats_are_bounded_before_expanding(spec):
+    # the literal evaluator used to build the list first: an OverflowError, or 112 s and a MemoryError
+    from speechft_jax.checkpoints import CheckpointError
+    from speechft_jax.checkpoints.fairseq_import import parse_conv_layers
+
+    with pytest.raises(CheckpointError, match=r"x.pt: conv_feature_layers: cannot parse .*more than 256 layers"):
+        parse_conv_layers(spec, "x.pt: conv_feature_layers")
+    assert len(parse_conv_layers("[(512,10,5)] + [(512,3,2)] * 255")) == 256

@@ -42,7 +42,7 @@ def test_base_chain_and_overrides():
 
 @pytest.mark.parametrize("override, message", [
     ("optimizer.beta=1.5", "optimizer.beta=1.5, expected a number in [0, 1]"),
-    ("optimizer.steps=-3", "optimizer.steps=-3, expected a positive integer"),
+    ("optimizer.steps=-3", "optimizer.steps=-3, expected an integer in [1, 1000000000]"),
     ("optimizer.stepz=3", "unknown key optimizer.stepz"),
     ("finetune.lora={rank: 4, targets: [q_porj]}", "finetune.lora.targets='q_porj'"),
     ("finetune.early_checkpoints=[1.5]", "finetune.early_checkpoints=1.5"),
@@ -110,3 +110,52 @@ def test_relative_paths_are_found_beside_the_base_files(tmp_path, monkeypatch):
                                                                        "tiny-hubert").resolve()
     assert not resolve_path(config.model.pretrained, tmp_path).exists()  # the run's own folder alone
     assert start_encoder(config.model, dirs).config.hidden_size == 192
+
+
+@pytest.mark.parametrize("override, message", [
+    ("seed=100000000000000000000000", "seed=100000000000000000000000, expected an integer in [0, 4294967295]"),
+    ("seed=-1", "seed=-1, expected an integer in [0, 4294967295]"),
+    ("model.init_seed=4294967296", "model.init_seed=4294967296, expected an integer in [0, 4294967295]"),
+    ("optimizer.steps=10000000000", "optimizer.steps=10000000000, expected an integer in [1, 1000000000]"),
+    ("optimizer.encoder_lr=.inf", "optimizer.encoder_lr=inf, expected a finite number"),
+    ("optimizer.clip_norm=.nan", "optimizer.clip_norm=nan, expected a finite number"),
+    ("tasks=[{name: pr, kind: ctc, max_seconds: .inf, data: {task: pr}}]",
+     "tasks[0].max_seconds=inf, expected a number in [0.1, 3600]"),
+    ("tasks=[{name: pr, kind: ctc, batch_size: 1000000, data: {task: pr}}]",
+     "tasks[0].batch_size=1000000, expected an integer in [1, 65536]"),
+    ("checkpoint.every_steps=0", "checkpoint.every_steps=0, expected an integer in [1, 1000000000]"),
+    ("mesh.data=0", "mesh.data=0, expected -1 or a positive integer"),
+    ("finetune.early_checkpoints=[.nan]", "finetune.early_checkpoints[0]=nan, expected a finite number"),
+    ("model.overrides={mask_time_length: 100000000000000000000}",
+     "model.overrides.mask_time_length=100000000000000000000, expected an integer in [1, 65536]"),
+    ("model.overrides={hidden_dropout: .nan}", "model.overrides.hidden_dropout=nan, expected a number in [0, 1]"),
+    ("model.overrides={conv_dim: [16, 1.0e+20]}", "model.overrides.conv_dim=[16, 1e+20], expected an overridable"),
+    ("sweep={seed: 1.0e+23}", "sweep.seed=1e+23, expected an integer"),
+    ("sweep={probe: {steps: 100000000000}}", "sweep.probe.steps=100000000000, expected an integer in [1, 1000000000]"),
+    ("sweep={probe: {learning_rates: [.inf]}}", "sweep.probe.learning_rates[0]=inf, expected a finite number"),
+])
+def test_numbers_are_finite_and_bounded(override, message):
+    # each used to pass validation and fail later with an OverflowError traceback (or run for minutes)
+    path = ROOT / "demo_pr.yaml"
+    with pytest.raises(ConfigError) as info:
+        load_train_config(path, [override])
+    text = str(info.value)
+    assert text.startswith(f"{path}: ") and message in text and "\n" not in text
+
+
+def test_alias_bomb_in_model_overrides_is_refused(tmp_path):
+    bomb = ["a0: &a0 [x, x, x, x, x, x, x, x, x]"]
+    bomb += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 9)]
+    path = tmp_path / "bomb.yaml"
+    path.write_text(f"base: {ROOT / 'demo_pr.yaml'}\nmodel:\n  overrides:\n"
+                    + "".join(f"    {line}\n" for line in bomb) + "    mask_time_length: *a8\n")
+    with pytest.raises(ConfigError, match=r"bomb.yaml: not valid YAML \(aliases expand to more than 100000 nodes"):
+        load_train_config(path)
+
+
+def test_config_errors_exit_2_with_one_line(capsys):
+    from speechft_jax.train.__main__ import main
+
+    assert main(["--config", str(ROOT / "demo_pr.yaml"), "--set", "seed=100000000000000000000000"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "seed=" in err and err.count("\n") == 1

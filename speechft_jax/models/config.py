@@ -9,6 +9,7 @@ through this project keeps the original file's content.
 from __future__ import annotations
 
 import dataclasses
+import numbers
 from typing import Any
 
 MODEL_TYPES = ("hubert", "wav2vec2", "wavlm")
@@ -63,10 +64,35 @@ _UNSUPPORTED_IF_SET = {
     "add_adapter": "the output adapter of speech-to-text checkpoints",
     "adapter_attn_dim": "MMS attention adapters",
 }
+# Bounds on the shape, far above any real encoder (XLS-R 2B: width 1920, 48 layers, FFN 7680),
+# so that a typo such as `conv_dim: [512, 1e20]` is refused before anything is allocated.
+MAX_WIDTH = 65536            # hidden_size, intermediate_size, conv_dim[i], heads, groups
+MAX_LAYERS = 256             # num_hidden_layers, and the number of CNN layers
+MAX_KERNEL = 4096            # conv_kernel[i], conv_stride[i], num_conv_pos_embeddings
+MAX_PARAMETERS = 5 * 10**9   # the estimated parameter count (`estimated_parameters`)
+_INT_RANGES = {
+    "hidden_size": (1, MAX_WIDTH), "num_hidden_layers": (1, MAX_LAYERS),
+    "num_attention_heads": (1, MAX_WIDTH), "intermediate_size": (1, MAX_WIDTH),
+    "num_conv_pos_embeddings": (1, MAX_KERNEL), "num_conv_pos_embedding_groups": (1, MAX_WIDTH),
+    "mask_time_length": (1, MAX_WIDTH), "mask_feature_length": (1, MAX_WIDTH),
+    "mask_time_min_masks": (0, MAX_WIDTH), "mask_feature_min_masks": (0, MAX_WIDTH),
+    "num_buckets": (1, MAX_WIDTH), "max_bucket_distance": (1, 2**20),
+}
+_CONV_RANGES = {"conv_dim": (1, MAX_WIDTH), "conv_kernel": (1, MAX_KERNEL), "conv_stride": (1, MAX_KERNEL)}
+_BOOLEANS = ("conv_bias", "conv_pos_batch_norm", "feat_proj_layer_norm", "do_stable_layer_norm",
+             "apply_spec_augment", "remat", "scan_layers")
 
 
 class ConfigError(ValueError):
     """A configuration value is missing, of the wrong type or out of range."""
+
+
+def short_repr(value, limit: int = 80) -> str:
+    """`repr(value)` cut to `limit` characters, for an error message (a bad value may be huge)."""
+    if isinstance(value, int) and value.bit_length() > 200:  # repr fails past 4300 digits
+        return f"<a {value.bit_length()}-bit integer>"
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 @dataclasses.dataclass(frozen=True)
@@ -115,8 +141,16 @@ class EncoderConfig:
     hf_extra: dict = dataclasses.field(default_factory=dict, compare=False, hash=False, repr=False)
 
     def __post_init__(self):
-        for name in ("conv_dim", "conv_stride", "conv_kernel"):
-            object.__setattr__(self, name, tuple(int(v) for v in getattr(self, name)))
+        for name, (low, high) in _CONV_RANGES.items():
+            values = getattr(self, name)
+            if not isinstance(values, (list, tuple)) or len(values) > MAX_LAYERS:
+                raise ConfigError(f"encoder config: {name}={short_repr(values)}, expected a list of at most "
+                                  f"{MAX_LAYERS} integers")
+            for i, v in enumerate(values):  # checked before int(): int(inf) and int(1e20) must not run
+                if not isinstance(v, numbers.Integral) or isinstance(v, bool) or not low <= v <= high:
+                    raise ConfigError(f"encoder config: {name}[{i}]={short_repr(v)}, expected an integer in "
+                                      f"[{low}, {high}]")
+            object.__setattr__(self, name, tuple(int(v) for v in values))
         self.validate()
 
     # ------------------------------------------------------------------ derived sizes
@@ -156,6 +190,15 @@ class EncoderConfig:
             out *= stride
         return out
 
+    def estimated_parameters(self) -> int:
+        """About how many parameters this shape has (CNN, projection, positional conv, layers)."""
+        widths = (1,) + self.conv_dim
+        cnn = sum(k * c_in * c_out for k, c_in, c_out in zip(self.conv_kernel, widths, widths[1:]))
+        h = self.hidden_size
+        positional = self.num_conv_pos_embeddings * h * h // self.num_conv_pos_embedding_groups
+        layers = self.num_hidden_layers * (4 * h * h + 2 * h * self.intermediate_size)
+        return cnn + self.conv_dim[-1] * h + positional + layers
+
     def num_frames(self, num_samples: int) -> int:
         """CNN output frames for an input of `num_samples` samples (0 when too short)."""
         length = num_samples
@@ -171,16 +214,22 @@ class EncoderConfig:
     # ------------------------------------------------------------------ validation
     def validate(self) -> None:
         def fail(key, value, expected):
-            raise ConfigError(f"encoder config: {key}={value!r}, expected {expected}")
+            raise ConfigError(f"encoder config: {key}={short_repr(value)}, expected {expected}")
 
         if self.model_type not in MODEL_TYPES:
             fail("model_type", self.model_type, f"one of {', '.join(MODEL_TYPES)}")
-        for key in ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
-                    "num_conv_pos_embeddings", "num_conv_pos_embedding_groups", "mask_time_length",
-                    "mask_feature_length", "num_buckets", "max_bucket_distance"):
+        for key, (low, high) in _INT_RANGES.items():
             value = getattr(self, key)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                fail(key, value, "a positive integer")
+            if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+                fail(key, value, f"an integer in [{low}, {high}]")
+        for key in _BOOLEANS:
+            if not isinstance(getattr(self, key), bool):
+                fail(key, getattr(self, key), "true or false")
+        number = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)
+        if not number(self.layer_norm_eps) or not 0.0 < self.layer_norm_eps <= 1.0:
+            fail("layer_norm_eps", self.layer_norm_eps, "a number in (0, 1]")
+        if not number(self.initializer_range) or not 0.0 <= self.initializer_range <= 10.0:
+            fail("initializer_range", self.initializer_range, "a number in [0, 10]")
         if self.hidden_size % self.num_attention_heads:
             fail("num_attention_heads", self.num_attention_heads,
                  f"a divisor of hidden_size={self.hidden_size}")
@@ -190,9 +239,6 @@ class EncoderConfig:
         if not (len(self.conv_dim) == len(self.conv_stride) == len(self.conv_kernel) >= 1):
             fail("conv_dim/conv_stride/conv_kernel", (self.conv_dim, self.conv_stride, self.conv_kernel),
                  "three non-empty lists of equal length")
-        if min(self.conv_dim + self.conv_stride + self.conv_kernel) < 1:
-            fail("conv_dim/conv_stride/conv_kernel", (self.conv_dim, self.conv_stride, self.conv_kernel),
-                 "positive integers")
         if self.feat_extract_norm not in ("group", "layer"):
             fail("feat_extract_norm", self.feat_extract_norm, "'group' or 'layer'")
         for key in ("hidden_act", "feat_extract_activation"):
@@ -208,6 +254,11 @@ class EncoderConfig:
                 fail(key, getattr(self, key), f"one of {', '.join(DTYPES)}")
         if self.conv_pos_batch_norm and self.model_type != "hubert":
             fail("conv_pos_batch_norm", True, "False for model_type other than 'hubert'")
+        if self.estimated_parameters() > MAX_PARAMETERS:  # each size in range, but together too big
+            fail("hidden_size/num_hidden_layers/intermediate_size",
+                 (self.hidden_size, self.num_hidden_layers, self.intermediate_size),
+                 f"a shape of at most {MAX_PARAMETERS:.0e} parameters (this one has about "
+                 f"{self.estimated_parameters():.1e})")
 
     # ------------------------------------------------------------------ Hugging Face
     @classmethod

@@ -25,9 +25,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Annotated, Literal
 
-from speechft_jax.config_loading import load_config
+from speechft_jax.config_loading import SEED, load_config
 from speechft_jax.evaluate.probe_settings import ProbeSettings
 from speechft_jax.models.config import ConfigError
 
@@ -44,7 +44,7 @@ class SweepConfig:
     corpus_dir: str | None = None
     probe: ProbeSettings = field(default_factory=ProbeSettings)
     similarity: bool = True
-    seed: int = 0
+    seed: Annotated[int, SEED] = 0
     finetuned_label: str | None = None  # alpha 1's name in the table: "fine-tuned" unless given
 
     def validate(self):

@@ -2,7 +2,8 @@
 
 Every section is a frozen dataclass; `load_train_config(path, overrides)` parses and validates a
 file (see `config_loading`), so a typo, a wrong type or an out-of-range value is a one-line
-`ConfigError` naming the key, raised before anything is compiled.
+`ConfigError` naming the key, raised before anything is compiled. Numeric bounds sit in the
+field types (`Annotated[int, STEPS]`); every float must be finite.
 
     output_dir: runs/demo_pr          # where the run writes everything
     model:     the encoder to start from (a pre-trained directory / hub id, or a config for random init)
@@ -18,24 +19,22 @@ file (see `config_loading`), so a typo, a wrong type or an out-of-range value is
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from speechft_jax.config_loading import load_config
-from speechft_jax.models.config import ConfigError
+from speechft_jax.config_loading import COUNT, FRACTION, NON_NEGATIVE, SEED, STEPS, Range, load_config
+from speechft_jax.models.config import TRAINING_SETTINGS, ConfigError, EncoderConfig, short_repr
 from speechft_jax.sweep.config import SweepConfig
 
 CORPUS_TASKS = ("pr", "asr", "sid", "ks", "style", "xl_cmn", "xl_es")
 CORPUS_AUDIO = "audio"  # every utterance of a split, no labels (self-supervised objectives)
 SELF_SUPERVISED_KINDS = ("hubert", "score")
+LAYERS = Range(0, 256)         # a layer index or count (the encoder's own bound, models/config.py)
+MAX_SECONDS = Range(0.1, 3600)  # an utterance crop of an hour is past any real training batch
 
 
 def _check(ok: bool, key: str, value, expected: str) -> None:
     if not ok:
-        raise ConfigError(f"{key}={value!r}, expected {expected}")
-
-
-def _fraction(key: str, value: float) -> None:
-    _check(0.0 <= value <= 1.0, key, value, "a number in [0, 1]")
+        raise ConfigError(f"{key}={short_repr(value)}, expected {expected}")
 
 
 @dataclass(frozen=True)
@@ -55,7 +54,7 @@ class ModelConfig:
 
     pretrained: str | None = None
     config: str | None = None
-    init_seed: int = 0
+    init_seed: Annotated[int, SEED] = 0
     cnn_init: Literal["random", "filterbank"] = "random"
     dtype: Literal["float32", "bfloat16"] = "float32"
     param_dtype: Literal["float32", "bfloat16"] = "float32"
@@ -70,6 +69,13 @@ class ModelConfig:
         if self.cnn_init != "random" and self.pretrained is not None:
             raise ConfigError(f"cnn_init={self.cnn_init!r}: only for a random start (model.config), "
                               f"not for model.pretrained={self.pretrained!r}")
+        for key in self.overrides:
+            _check(key in TRAINING_SETTINGS, f"overrides.{key}", self.overrides[key],
+                   f"an overridable encoder setting (one of {', '.join(TRAINING_SETTINGS)})")
+        try:  # the values' own ranges (the encoder's validation), before any checkpoint is read
+            EncoderConfig().replace(**self.overrides)
+        except ConfigError as err:
+            raise ConfigError(f"overrides.{str(err).removeprefix('encoder config: ')}") from None
 
 
 @dataclass(frozen=True)
@@ -130,27 +136,19 @@ class TaskConfig:
     kind: Literal["ctc", "classification", "hubert", "score"]
     data: DataConfig
     head: Literal["linear", "bilstm"] = "linear"
-    lstm_units: int = 256
-    lstm_layers: int = 3
-    head_dropout: float = 0.0
-    projection_dim: int = 256
-    weight: float = 1.0
-    batch_size: int = 8
-    max_seconds: float | None = None
-    num_buckets: int = 4
+    lstm_units: Annotated[int, COUNT] = 256
+    lstm_layers: Annotated[int, Range(1, 64)] = 3
+    head_dropout: Annotated[float, FRACTION] = 0.0
+    projection_dim: Annotated[int, COUNT] = 256
+    weight: Annotated[float, NON_NEGATIVE] = 1.0
+    batch_size: Annotated[int, COUNT] = 8
+    max_seconds: Annotated[float, MAX_SECONDS] | None = None
+    num_buckets: Annotated[int, Range(1, 1024)] = 4
     speed_perturb: bool = False
 
     def validate(self):
         _check(self.name.isidentifier(), "name", self.name, "a short identifier (letters, digits, _)")
-        _check(self.batch_size >= 1, "batch_size", self.batch_size, "a positive integer")
         _check(self.weight > 0, "weight", self.weight, "a positive number")
-        _check(self.num_buckets >= 1, "num_buckets", self.num_buckets, "a positive integer")
-        _check(self.lstm_units >= 1 and self.lstm_layers >= 1, "lstm_units", self.lstm_units,
-               "positive lstm_units and lstm_layers")
-        _check(self.projection_dim >= 1, "projection_dim", self.projection_dim, "a positive integer")
-        _fraction("head_dropout", self.head_dropout)
-        _check(self.max_seconds is None or self.max_seconds >= 0.1, "max_seconds", self.max_seconds,
-               "at least 0.1 (seconds) or null")
         if self.kind == "classification":
             _check(self.head == "linear", "head", self.head, "linear for a classification task")
         if self.kind not in SELF_SUPERVISED_KINDS:
@@ -168,27 +166,19 @@ class OptimizerConfig:
     trains only after the first `beta` fraction of `steps` (0: from the start).
     """
 
-    steps: int = 1000
-    encoder_lr: float = 1e-4
-    head_lr: float = 1e-4
-    beta: float = 0.1
+    steps: Annotated[int, STEPS] = 1000
+    encoder_lr: Annotated[float, NON_NEGATIVE] = 1e-4
+    head_lr: Annotated[float, NON_NEGATIVE] = 1e-4
+    beta: Annotated[float, FRACTION] = 0.1
     clip_norm: float | None = 1.0
-    weight_decay: float = 0.0
-    grad_accum: int = 1
-    warmup_fraction: float = 0.1
-    hold_fraction: float = 0.4
+    weight_decay: Annotated[float, NON_NEGATIVE] = 0.0
+    grad_accum: Annotated[int, COUNT] = 1
+    warmup_fraction: Annotated[float, FRACTION] = 0.1
+    hold_fraction: Annotated[float, FRACTION] = 0.4
 
     def validate(self):
-        _check(self.steps >= 1, "steps", self.steps, "a positive integer")
-        _check(self.encoder_lr >= 0, "encoder_lr", self.encoder_lr, "a non-negative number")
-        _check(self.head_lr >= 0, "head_lr", self.head_lr, "a non-negative number")
-        _fraction("beta", self.beta)
         _check(self.clip_norm is None or self.clip_norm > 0, "clip_norm", self.clip_norm,
                "a positive number or null")
-        _check(self.weight_decay >= 0, "weight_decay", self.weight_decay, "a non-negative number")
-        _check(self.grad_accum >= 1, "grad_accum", self.grad_accum, "a positive integer")
-        _fraction("warmup_fraction", self.warmup_fraction)
-        _fraction("hold_fraction", self.hold_fraction)
         _check(self.warmup_fraction + self.hold_fraction <= 1.0, "hold_fraction", self.hold_fraction,
                "warmup_fraction + hold_fraction <= 1")
 
@@ -197,14 +187,13 @@ class OptimizerConfig:
 class LoraConfig:
     """LoRA adapters on the transformer's projections; merged into plain weights at the end."""
 
-    rank: int = 8
+    rank: Annotated[int, COUNT] = 8
     alpha: float = 16.0
     targets: tuple[str, ...] = ("q_proj", "v_proj")
 
     def validate(self):
         from speechft_jax.models.lora import LORA_TARGETS
 
-        _check(self.rank >= 1, "rank", self.rank, "a positive integer")
         _check(self.alpha > 0, "alpha", self.alpha, "a positive number")
         _check(len(self.targets) > 0, "targets", list(self.targets), "at least one target")
         for target in self.targets:
@@ -222,13 +211,12 @@ class FinetuneConfig:
     """
 
     freeze_cnn: bool = True
-    l2_to_pretrained: float = 0.0
+    l2_to_pretrained: Annotated[float, NON_NEGATIVE] = 0.0
     lora: LoraConfig | None = None
     early_checkpoints: tuple[float, ...] = ()
     spec_augment: bool = True
 
     def validate(self):
-        _check(self.l2_to_pretrained >= 0, "l2_to_pretrained", self.l2_to_pretrained, "a non-negative number")
         for value in self.early_checkpoints:
             _check(0.0 < value < 1.0, "early_checkpoints", value, "fractions strictly between 0 and 1")
         if self.lora is not None:
@@ -253,29 +241,24 @@ class HubertConfig:
     """
 
     targets: Literal["pretrained_head", "kmeans_mfcc", "kmeans_features"] = "kmeans_mfcc"
-    num_clusters: int = 100
-    layer: int | None = None
+    num_clusters: Annotated[int, Range(2, 65536)] = 100
+    layer: Annotated[int, LAYERS] | None = None
     teacher: str | None = None
-    kmeans_max_frames: int = 200_000
-    final_dim: int = 256
-    mask_prob: float = 0.8
-    mask_length: int = 10
-    min_masks: int = 2
-    unmasked_weight: float = 0.0
+    kmeans_max_frames: Annotated[int, Range(2, 10**9)] = 200_000
+    final_dim: Annotated[int, COUNT] = 256
+    mask_prob: Annotated[float, FRACTION] = 0.8
+    mask_length: Annotated[int, COUNT] = 10
+    min_masks: Annotated[int, Range(0, 65536)] = 2
+    unmasked_weight: Annotated[float, NON_NEGATIVE] = 0.0
     temperature: float = 0.1
 
     def validate(self):
-        _check(self.num_clusters >= 2, "num_clusters", self.num_clusters, "at least 2")
         _check(self.kmeans_max_frames >= self.num_clusters, "kmeans_max_frames", self.kmeans_max_frames,
                "at least num_clusters")
-        _check(self.final_dim >= 1, "final_dim", self.final_dim, "a positive integer")
-        _check(0.0 < self.mask_prob <= 1.0, "mask_prob", self.mask_prob, "a number in (0, 1]")
-        _check(self.mask_length >= 1, "mask_length", self.mask_length, "a positive integer")
-        _check(self.min_masks >= 0, "min_masks", self.min_masks, "a non-negative integer")
-        _check(self.unmasked_weight >= 0, "unmasked_weight", self.unmasked_weight, "a non-negative number")
+        _check(self.mask_prob > 0.0, "mask_prob", self.mask_prob, "a number in (0, 1]")
         _check(self.temperature > 0, "temperature", self.temperature, "a positive number")
         if self.targets == "kmeans_features":
-            _check(self.layer is not None and self.layer >= 0, "layer", self.layer,
+            _check(self.layer is not None, "layer", self.layer,
                    "the hidden state to cluster (0 = CNN projection output, L = last layer)")
         else:
             _check(self.layer is None, "layer", self.layer, "null unless targets is kmeans_features")
@@ -291,16 +274,14 @@ class ScoreConfig:
     to `projection_dim`, L2 normalisation, normalised soft-DTW with `gamma`.
     """
 
-    trainable_layers: int = 2
-    projection_dim: int = 256
+    trainable_layers: Annotated[int, Range(1, 256)] = 2
+    projection_dim: Annotated[int, COUNT] = 256
     gamma: float = 0.1
     speed_factors: tuple[float, ...] = (0.9, 1.0, 1.1)
     pitch_semitones: tuple[float, ...] = (-2.0, 2.0)
     random_order: bool = True
 
     def validate(self):
-        _check(self.trainable_layers >= 1, "trainable_layers", self.trainable_layers, "a positive integer")
-        _check(self.projection_dim >= 1, "projection_dim", self.projection_dim, "a positive integer")
         _check(self.gamma > 0, "gamma", self.gamma, "a positive number")
         _check(len(self.speed_factors) > 0 and all(0.5 <= f <= 2.0 for f in self.speed_factors),
                "speed_factors", list(self.speed_factors), "factors in [0.5, 2]")
@@ -312,37 +293,29 @@ class ScoreConfig:
 class MeshConfig:
     """Device mesh: `data` x `fsdp` must equal the device count; -1 on `data` takes the rest."""
 
-    data: int = -1
-    fsdp: int = 1
+    data: Annotated[int, Range(-1, 65536)] = -1
+    fsdp: Annotated[int, COUNT] = 1
 
     def validate(self):
-        _check(self.data == -1 or self.data >= 1, "data", self.data, "-1 or a positive integer")
-        _check(self.fsdp >= 1, "fsdp", self.fsdp, "a positive integer")
+        _check(self.data != 0, "data", self.data, "-1 or a positive integer")
 
 
 @dataclass(frozen=True)
 class CheckpointConfig:
     """Orbax checkpoints under `<output_dir>/checkpoints`: every `every_steps`, keep the last `keep`."""
 
-    every_steps: int = 500
-    keep: int = 2
+    every_steps: Annotated[int, STEPS] = 500
+    keep: Annotated[int, COUNT] = 2
     async_save: bool = True
-
-    def validate(self):
-        _check(self.every_steps >= 1, "every_steps", self.every_steps, "a positive integer")
-        _check(self.keep >= 1, "keep", self.keep, "a positive integer")
 
 
 @dataclass(frozen=True)
 class LoggingConfig:
     """`metrics.jsonl` every `every_steps` (averaged), TensorBoard events, a progress bar."""
 
-    every_steps: int = 10
+    every_steps: Annotated[int, STEPS] = 10
     tensorboard: bool = True
     progress_bar: bool = True
-
-    def validate(self):
-        _check(self.every_steps >= 1, "every_steps", self.every_steps, "a positive integer")
 
 
 @dataclass(frozen=True)
@@ -355,7 +328,7 @@ class TrainConfig:
     objective: Literal["supervised", "hubert", "score"] = "supervised"
     hubert: HubertConfig | None = None
     score: ScoreConfig | None = None
-    seed: int = 0
+    seed: Annotated[int, SEED] = 0
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
     mesh: MeshConfig = field(default_factory=MeshConfig)
