@@ -3,27 +3,36 @@
 SRC is anything `load_pretrained` reads (a transformers directory, a hub id, a fairseq HuBERT
 `.pt`, or a Flax directory written by this project). `--to hf` writes a transformers directory
 (`config.json` + `model.safetensors`); `--to flax` writes this project's Flax directory
-(`config.json` + `speechft_params.msgpack`, keeping a fairseq pre-training head).
+(`config.json` + `speechft_params.msgpack`, keeping a fairseq pre-training head). An OUT that
+already holds a model is refused unless `--overwrite` is given; then every model file there, of
+either format, is replaced or removed, so the directory never holds two models.
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 import jax
 import numpy as np
 
-from speechft_jax.checkpoints import CheckpointError, load_pretrained, save_flax, save_pretrained
+from speechft_jax.checkpoints import CheckpointError, load_pretrained, model_files, save_flax, save_pretrained
+from speechft_jax.cli import ArgumentParser
 from speechft_jax.models.config import ConfigError
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m speechft_jax.convert", description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(prog="python -m speechft_jax.convert", description=__doc__.split("\n\n")[0])
     parser.add_argument("source", help="transformers directory, hub id, fairseq .pt, or speechft Flax directory")
     parser.add_argument("out_dir", help="output directory (created if missing; files replaced atomically)")
     parser.add_argument("--to", choices=("hf", "flax"), default="hf", help="output format (default: hf)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace a model already in OUT (every weight file of every format there)")
     args = parser.parse_args(argv)
+    held = model_files(args.out_dir)
+    if held and not args.overwrite:
+        print(f"error: {args.out_dir}: already holds a model ({', '.join(p.name for p in held[:3])}); "
+              "pass --overwrite to replace it", file=sys.stderr)
+        return 2
     try:
         bundle = load_pretrained(args.source)
         if args.to == "hf":

@@ -3,7 +3,11 @@
 import argparse
 import json
 import os
+import re
+import struct
+import zipfile
 
+import jax
 import numpy as np
 import pytest
 import torch
@@ -151,6 +155,15 @@ def test_fairseq_checkpoint_with_pretraining_head(tmp_path, style):
                                   state["label_embs_concat"].numpy())
 
 
+@pytest.mark.parametrize("key, value", [("encoder_embed_dim", float("inf")), ("encoder_layers", "two"),
+                                        ("encoder_attention_heads", 4.5), ("dropout", float("nan")),
+                                        ("conv_pos", [16])])
+def test_a_fairseq_model_setting_that_is_not_a_number_is_named(tmp_path, key, value):
+    # int(inf) was an OverflowError traceback, int("two") a ValueError one
+    with pytest.raises(sj.CheckpointError, match=rf"hubert.pt: {key}=.*expected an? (integer|number)"):
+        fairseq_import.config_from_fairseq({**_fairseq_model_cfg(), key: value}, tmp_path / "hubert.pt", {})
+
+
 def test_conv_layer_spec_is_parsed_without_eval():
     assert fairseq_import.parse_conv_layers("[(512,10,5)] + [(512,3,2)] * 4 + [(512,2,2)] * 2") == (
         [(512, 10, 5)] + [(512, 3, 2)] * 4 + [(512, 2, 2)] * 2)
@@ -185,6 +198,104 @@ def test_safe_unpickle_reads_namespaces_as_data(tmp_path):
     loaded = safe_unpickle.load_torch_zip(path)
     assert safe_unpickle.to_plain(loaded["args"]) == {"a": 1, "b": "two"}
     np.testing.assert_array_equal(loaded["t"].numpy(), np.array([[1, 2], [4, 5]]))
+
+
+def _pickle_int(value: int) -> bytes:
+    if -2 ** 31 <= value < 2 ** 31:
+        return b"J" + struct.pack("<i", value)  # BININT
+    raw = value.to_bytes(value.bit_length() // 8 + 1, "little", signed=True)
+    return b"\x8a" + bytes([len(raw)]) + raw  # LONG1
+
+
+def _pickle_str(text: str) -> bytes:
+    return b"X" + struct.pack("<I", len(text.encode())) + text.encode()  # BINUNICODE
+
+
+def _pickle_tuple(items) -> bytes:
+    return b"(" + b"".join(items) + b"t"  # MARK ... TUPLE
+
+
+def write_crafted_checkpoint(path, tensors: dict, storages: dict):
+    """A `torch.save`-shaped zip whose pickle is written opcode by opcode, so that what it claims
+    can disagree with its data: `{"model": {key: tensor}}`, the shape of a fairseq checkpoint.
+
+    tensors: key -> (storage key, offset, size, stride); storages: key -> (claimed numel, float32 values).
+    """
+    body = b""
+    for key, (storage_key, offset, size, stride) in tensors.items():
+        pid = _pickle_tuple([_pickle_str("storage"), b"ctorch\nFloatStorage\n", _pickle_str(storage_key),
+                             _pickle_str("cpu"), _pickle_int(storages[storage_key][0])]) + b"Q"  # BINPERSID
+        args = _pickle_tuple([pid, _pickle_int(offset), _pickle_tuple(map(_pickle_int, size)),
+                              _pickle_tuple(map(_pickle_int, stride)), b"\x89", b"}"])  # False, {}
+        body += _pickle_str(key) + b"ctorch._utils\n_rebuild_tensor_v2\n" + args + b"R"  # REDUCE
+    payload = b"\x80\x02}" + _pickle_str("model") + b"}(" + body + b"us."  # SETITEMS, SETITEM, STOP
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("archive/data.pkl", payload)
+        archive.writestr("archive/byteorder", "little")
+        for key, (_, values) in storages.items():
+            archive.writestr(f"archive/data/{key}", np.asarray(values, np.float32).tobytes())
+    return path
+
+
+def test_crafted_checkpoint_reads_like_torch(tmp_path):
+    # the hand-written pickle is what torch writes: a strided view of a 6-element storage
+    path = write_crafted_checkpoint(tmp_path / "ok.pt", {"t": ("0", 1, (2, 2), (3, 1)), "s": ("0", 5, (), ())},
+                                    {"0": (6, np.arange(6))})
+    loaded = safe_unpickle.load_torch_zip(path)["model"]
+    np.testing.assert_array_equal(loaded["t"].numpy(), [[1, 2], [4, 5]])
+    assert loaded["s"].numpy() == 5
+
+
+FOUR = {"0": (4, np.arange(4))}  # a 16-byte storage
+
+
+@pytest.mark.parametrize("tensor, storages, message", [
+    (("0", 0, (200_000_000,), (1,)), {"0": (200_000_000, np.arange(4))}, "claims 200000000 float32 elements"),
+    (("0", 0, (200_000_000,), (1,)), FOUR, "past its 4 elements"),  # once a segfault
+    (("0", 0, (768,), (1,)), FOUR, "reach element 767, past its 4 elements"),  # once 3 KB of heap
+    (("0", 3, (2,), (1,)), FOUR, "reach element 4, past its 4 elements"),
+    (("0", 0, (2, 3), (3, 1)), FOUR, "reach element 5"),
+    (("0", 3, (2,), (-1,)), FOUR, "must be non-negative integers"),
+    (("0", -1, (2,), (1,)), FOUR, "must be non-negative integers"),
+    (("0", 0, (-2,), (1,)), FOUR, "must be non-negative integers"),
+    (("0", 0, (2 ** 20, 2 ** 20), (0, 0)), FOUR, "above the limit of 2**34"),  # zero strides fit, 4 TB would not
+    (("0", 0, (1,) * 9, (1,) * 9), FOUR, "rank 9 is above 8"),
+    (("0", 0, (2,), (1, 1)), FOUR, "are not two tuples of one length"),
+    (("9", 0, (2,), (1,)), {"0": FOUR["0"], "9": (2, np.arange(4))}, None),  # honest: passes
+])
+def test_tensors_that_do_not_fit_their_storage_are_refused(tmp_path, capsys, tensor, storages, message):
+    from speechft_jax import convert
+
+    path = write_crafted_checkpoint(tmp_path / "hubert.pt", {"mask_emb": tensor}, storages)
+    if message is None:
+        assert safe_unpickle.load_torch_zip(path)["model"]["mask_emb"].numpy().tolist() == [0, 1]
+        return
+    with pytest.raises(sj.CheckpointError, match=re.escape(message)) as info:
+        safe_unpickle.load_torch_zip(path)
+    assert str(path) in str(info.value) and "archive/data/0" in str(info.value)
+    assert convert.main([str(path), str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err and str(path) in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_missing_storage_entry_is_refused(tmp_path):
+    path = write_crafted_checkpoint(tmp_path / "x.pt", {"w": ("0", 0, (2,), (1,))}, {"0": (2, np.arange(2))})
+    with zipfile.ZipFile(path) as archive:
+        entries = {n: archive.read(n) for n in archive.namelist() if n != "archive/data/0"}
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in entries.items():
+            archive.writestr(name, data)
+    with pytest.raises(sj.CheckpointError, match="storage 'archive/data/0' is not in the archive"):
+        safe_unpickle.load_torch_zip(path)
+
+
+def test_storage_never_reads_past_its_bytes(tmp_path):
+    path = write_crafted_checkpoint(tmp_path / "x.pt", {}, {"0": (4, np.arange(4))})
+    with zipfile.ZipFile(path) as archive:
+        storage = safe_unpickle._Storage(archive, "archive/data/0", np.dtype(np.float32), 5, str(path))
+        with pytest.raises(sj.CheckpointError, match="holds 16 bytes, its 5 float32 elements need 20"):
+            storage.array()
 
 
 # ------------------------------------------------------------------------------ errors
@@ -246,6 +357,152 @@ def test_convert_command_both_directions(tmp_path, capsys):
     assert type(model).__name__ == "WavLMModel"
     assert convert.main([str(tmp_path / "missing"), str(tmp_path / "out")]) == 2
     assert "no such file or directory" in capsys.readouterr().err
+
+
+def _tiny_bundle(seed, **changes):
+    """A tiny HuBERT with seeded random weights, made without compiling an initialiser."""
+    from speechft_jax.checkpoints import params_io
+
+    config = TINY_CONFIG.replace(model_type="hubert", **changes)
+    rng = np.random.default_rng(seed)
+    params = jax.tree_util.tree_map(lambda leaf: rng.normal(size=leaf.shape).astype(leaf.dtype),
+                                    params_io.abstract_params(config))
+    return sj.PretrainedBundle(config, params, sj.SpeechEncoder(config), f"seed {seed}",
+                               {"do_normalize": False, "sampling_rate": 16000})
+
+
+def _tiny_head(seed):
+    """A HuBERT pre-training head for the tiny encoder: hidden 32 -> 8, 5 codewords."""
+    rng = np.random.default_rng(seed)
+    return {"final_proj": {"kernel": rng.normal(size=(32, 8)).astype(np.float32), "bias": np.zeros(8, np.float32)},
+            "label_embs_concat": rng.normal(size=(5, 8)).astype(np.float32)}
+
+
+def _poisoned(tree, path: str, value: float):
+    """A copy of a parameter tree with `value` written into one element of the leaf at `path`."""
+    import flax
+
+    flat = {k: np.array(v) for k, v in flax.traverse_util.flatten_dict(jax.device_get(tree), sep="/").items()}
+    flat[path].reshape(-1)[1] = value
+    return flax.traverse_util.unflatten_dict(flat, sep="/")
+
+
+def _write_non_finite(fmt: str, tmp_path):
+    """A checkpoint in `fmt` holding one NaN or Inf -> (what load_pretrained reads, file, key in it)."""
+    bundle = _tiny_bundle(0)
+    bad = bundle.replace(params=_poisoned(bundle.params, "encoder/layers_1/attention/q_proj/kernel", np.nan))
+    out = tmp_path / fmt
+    if fmt == "safetensors":
+        return sj.save_pretrained(bad, out), out / "model.safetensors", "encoder.layers.1.attention.q_proj.weight"
+    if fmt == "bin":
+        from safetensors.torch import load_file
+
+        sj.save_pretrained(bad, out)
+        torch.save(load_file(out / "model.safetensors"), out / "pytorch_model.bin")
+        os.remove(out / "model.safetensors")
+        return out, out / "pytorch_model.bin", "encoder.layers.1.attention.q_proj.weight"
+    if fmt == "flax":
+        key = "params/encoder/layers_1/attention/q_proj/kernel"
+        return sj.save_flax(bad, out), out / "speechft_params.msgpack", key
+    if fmt == "head":
+        head = _poisoned(_tiny_head(0), "label_embs_concat", -np.inf)
+        sj.save_pretrained(bundle.replace(pretraining_head=head), out)
+        return out, out / "pretraining_head.safetensors", "label_embs_concat"
+    state = _fairseq_state(reference_model("hubert-base"))
+    state["mask_emb"][3] = float("inf")
+    torch.save({"model": state, "cfg": {"model": _fairseq_model_cfg()}}, tmp_path / "hubert.pt")
+    return tmp_path / "hubert.pt", tmp_path / "hubert.pt", "mask_emb"
+
+
+@pytest.mark.parametrize("fmt", ["safetensors", "bin", "flax", "head", "fairseq"])
+def test_non_finite_parameters_are_refused_on_load(tmp_path, capsys, fmt):
+    from speechft_jax import convert
+
+    source, file, key = _write_non_finite(fmt, tmp_path)
+    expected = f"{file}: parameter {key} holds non-finite values (1 of "
+    with pytest.raises(sj.CheckpointError, match=re.escape(expected)):
+        sj.load_pretrained(source)
+    assert convert.main([str(source), str(tmp_path / "converted")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and expected in err
+
+
+# ------------------------------------------------------------------------------ writing into a model directory
+def _same_params(a, b) -> bool:
+    return all(np.array_equal(np.asarray(x), np.asarray(y)) for x, y in zip(jax_leaves(a), jax_leaves(b)))
+
+
+def test_save_pretrained_replaces_a_flax_model_of_another_shape(tmp_path):
+    old = _tiny_bundle(0, num_hidden_layers=1)
+    sj.save_flax(old.replace(pretraining_head=_tiny_head(0)), tmp_path)
+    new = _tiny_bundle(1).replace(preprocessor={})
+    sj.save_pretrained(new, tmp_path)
+    # the Flax weights, and the old preprocessor and head, would otherwise load beside the new config
+    assert sorted(p.name for p in sj.checkpoints.model_files(tmp_path)) == ["config.json", "model.safetensors"]
+    loaded = sj.load_pretrained(tmp_path)
+    assert loaded.pretraining_head is None and loaded.preprocessor == {}
+    assert _same_params(loaded.params, new.params)
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary files left
+
+
+def test_save_flax_removes_every_transformers_weight_file(tmp_path):
+    directory = tmp_path / "model"
+    (tmp_path / "outside.bin").write_bytes(b"a sibling's file")
+    model = reference_model("hubert-base")
+    model.save_pretrained(directory, max_shard_size="20KB")  # sharded safetensors
+    torch.save(model.state_dict(), directory / "pytorch_model.bin")
+    torch.save(model.state_dict(), directory / "part_a.bin")  # a shard only its index names
+    (directory / "pytorch_model.bin.index.json").write_text(json.dumps(
+        {"weight_map": {"x": "part_a.bin", "y": "../outside.bin"}}))
+    (directory / "notes.txt").write_text("not a model file: kept")
+    assert len(list(directory.glob("model-*.safetensors"))) > 1
+    new = _tiny_bundle(2)
+    sj.save_flax(new, directory)
+    assert sorted(p.name for p in sj.checkpoints.model_files(directory)) == [
+        "config.json", "preprocessor_config.json", "speechft_params.msgpack"]
+    assert (directory / "notes.txt").is_file() and not (directory / "part_a.bin").exists()
+    assert (tmp_path / "outside.bin").is_file()
+    assert _same_params(sj.load_pretrained(directory).params, new.params)
+
+
+def test_a_failed_save_leaves_the_old_model_untouched(tmp_path, monkeypatch):
+    from speechft_jax.checkpoints import state_dict_io
+
+    old = _tiny_bundle(0)
+    sj.save_flax(old, tmp_path)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    real_write_temp, calls = state_dict_io.write_temp, []
+
+    def disk_full_on_second_file(path, data):
+        calls.append(path)
+        if len(calls) == 2:
+            raise OSError(28, "No space left on device")
+        return real_write_temp(path, data)
+
+    monkeypatch.setattr(state_dict_io, "write_temp", disk_full_on_second_file)
+    with pytest.raises(OSError, match="No space left"):
+        sj.save_pretrained(_tiny_bundle(1), tmp_path)
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+
+
+def test_convert_into_a_model_directory_needs_overwrite(tmp_path, capsys):
+    from speechft_jax import convert
+
+    first, second = _tiny_bundle(0), _tiny_bundle(1, num_hidden_layers=1)
+    sj.save_pretrained(first, tmp_path / "first")
+    sj.save_pretrained(second, tmp_path / "second")
+    assert convert.main([str(tmp_path / "first"), str(tmp_path / "out"), "--to", "flax"]) == 0
+    before = {p.name: p.read_bytes() for p in (tmp_path / "out").iterdir()}
+    capsys.readouterr()
+    assert convert.main([str(tmp_path / "second"), str(tmp_path / "out"), "--to", "hf"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "already holds a model" in err and "--overwrite" in err
+    assert {p.name: p.read_bytes() for p in (tmp_path / "out").iterdir()} == before
+    assert convert.main([str(tmp_path / "second"), str(tmp_path / "out"), "--to", "hf", "--overwrite"]) == 0
+    assert not (tmp_path / "out" / "speechft_params.msgpack").exists()
+    assert _same_params(sj.load_pretrained(tmp_path / "out").params, second.params)
+    model = transformers.AutoModel.from_pretrained(tmp_path / "out")
+    assert model.config.num_hidden_layers == 1
 
 
 def test_bfloat16_parameters_load_run_and_export(tmp_path):

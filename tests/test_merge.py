@@ -98,6 +98,47 @@ def test_merge_cli_writes_a_transformers_directory(tmp_path, capsys):
     assert "num_hidden_layers" in capsys.readouterr().err
 
 
+def _random_bundle(config, seed):
+    """An encoder with seeded random weights, made without compiling an initialiser."""
+    from speechft_jax.checkpoints import params_io
+
+    rng = np.random.default_rng(seed)
+    params = jax.tree_util.tree_map(lambda leaf: rng.normal(size=leaf.shape).astype(leaf.dtype),
+                                    params_io.abstract_params(config))
+    return sj.PretrainedBundle(config, params, sj.SpeechEncoder(config), f"seed {seed}")
+
+
+def test_merge_into_a_model_directory_needs_overwrite_and_then_leaves_one_model(tmp_path, capsys):
+    from conftest import tiny_encoder_config
+    from safetensors.numpy import load_file
+
+    from speechft_jax.checkpoints.params_io import params_to_state_dict
+
+    config = tiny_encoder_config()
+    base, ft = _random_bundle(config, 0), _random_bundle(config, 1)
+    sj.save_pretrained(base, tmp_path / "base")
+    sj.save_pretrained(ft, tmp_path / "ft")
+    out = tmp_path / "out"
+    sj.save_flax(base, out)  # theta_0 already converted to a Flax directory where the merge goes
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    argv = ["--pretrained", str(tmp_path / "base"), "--finetuned", str(tmp_path / "ft"), "--alpha", "0.5",
+            "--out", str(out)]
+    assert merge_main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"--out {out}: already holds a model" in err and "--overwrite" in err
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert merge_main(argv + ["--overwrite"]) == 0
+    assert not (out / "speechft_params.msgpack").exists()
+    # this project and transformers (which reads model.safetensors) load the merge, not theta_0
+    expected = params_to_state_dict(jax.tree_util.tree_map(lambda a, b: 0.5 * a + 0.5 * b, base.params, ft.params),
+                                    config)
+    ours = params_to_state_dict(sj.load_pretrained(out).params, config)
+    theirs = load_file(out / "model.safetensors")
+    for key in ("encoder.layers.0.attention.q_proj.weight", "masked_spec_embed"):
+        np.testing.assert_allclose(ours[key], expected[key], rtol=1e-6, atol=1e-7)
+        np.testing.assert_array_equal(theirs[key], ours[key])
+
+
 @pytest.mark.parametrize("extra, message", [
     (["--alpha", "nan"], "--alpha nan: expected finite numbers"),
     (["--weights", "1", "inf"], "--weights 1 inf: expected finite numbers"),

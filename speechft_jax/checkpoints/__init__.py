@@ -2,8 +2,8 @@
 files (through a restricted unpickler), and this project's Flax directories."""
 
 from speechft_jax.checkpoints.bundle import (PretrainedBundle, extract_features, init_encoder, load_pretrained,
-                                             save_flax, save_pretrained)
+                                             model_files, save_flax, save_pretrained)
 from speechft_jax.checkpoints.errors import CheckpointError
 
-__all__ = ["CheckpointError", "PretrainedBundle", "extract_features", "init_encoder", "load_pretrained", "save_flax",
-           "save_pretrained"]
+__all__ = ["CheckpointError", "PretrainedBundle", "extract_features", "init_encoder", "load_pretrained", "model_files",
+           "save_flax", "save_pretrained"]

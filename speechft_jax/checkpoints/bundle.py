@@ -1,7 +1,9 @@
 """A loaded encoder (`PretrainedBundle`) and the public API around it.
 
 `load_pretrained` reads a transformers model directory, a hub id, a fairseq HuBERT `.pt` or this
-project's own Flax directory; `save_pretrained` writes a transformers directory;
+project's own Flax directory (a parameter holding NaN or Inf, in any format, is an error naming
+its key and file); `save_pretrained` writes a transformers directory and `save_flax` a Flax one,
+each replacing whatever model the directory held so that it never holds two;
 `extract_features` runs the encoder under a cached `jax.jit`.
 """
 
@@ -11,6 +13,7 @@ import dataclasses
 import functools
 import json
 import logging
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -22,7 +25,7 @@ import numpy as np
 
 from speechft_jax.checkpoints import fairseq_import, params_io, state_dict_io
 from speechft_jax.checkpoints.errors import CheckpointError
-from speechft_jax.checkpoints.pretraining_head import read_head, write_head
+from speechft_jax.checkpoints.pretraining_head import HEAD_NAME, head_to_state, read_head
 from speechft_jax.models import EncoderConfig, SpeechEncoder
 from speechft_jax.models.config import ConfigError
 
@@ -144,51 +147,93 @@ def load_pretrained(source, dtype: str = "float32", param_dtype: str = "float32"
 
 
 # ---------------------------------------------------------------------------------- export
-def _ensure_dir(out_dir: Path) -> Path:
+# The files of a saved model in any format this project or transformers writes: a directory that
+# holds one of them holds a model, and writing another model there replaces or removes them all.
+_MODEL_FILE_PATTERNS = (
+    CONFIG_NAME, PREPROCESSOR_NAME, FLAX_PARAMS_NAME, HEAD_NAME,
+    state_dict_io.SAFETENSORS_NAME, state_dict_io.SAFETENSORS_INDEX, "model-*.safetensors",
+    state_dict_io.TORCH_NAME, state_dict_io.TORCH_INDEX, "pytorch_model-*.bin",
+    "flax_model*.msgpack*", "tf_model*.h5*",
+)
+
+
+def model_files(directory) -> list[Path]:
+    """The files in `directory` that belong to a saved model (config, weights of any format,
+    pre-training head, and the shards a shard index names); empty when it holds none."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        return []
+    found = {p for pattern in _MODEL_FILE_PATTERNS for p in directory.glob(pattern) if p.is_file()}
+    for index in [p for p in found if p.name.endswith(".index.json")]:
+        try:
+            shards = set(json.loads(index.read_text())["weight_map"].values())
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            continue  # an unreadable index names nothing more
+        # only plain names: an index must not make us touch files outside the directory
+        found |= {directory / s for s in shards if isinstance(s, str) and Path(s).name == s
+                  and (directory / s).is_file()}
+    return sorted(found)
+
+
+def _write_model(out_dir, files: dict[str, bytes]) -> Path:
+    """Make `out_dir` hold exactly the model in `files` (file name -> contents, `config.json`
+    among them): every model file of another format is removed, so that no loader (this
+    project's or transformers') can find a second model there. Nothing is touched until every
+    new file is written and synced beside its destination."""
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise CheckpointError(f"{out_dir}: exists and is not a directory")
     out_dir.mkdir(parents=True, exist_ok=True)
+    staged = []
+    try:
+        for name, data in files.items():
+            staged.append((out_dir / name, state_dict_io.write_temp(out_dir / name, data)))
+    except BaseException:
+        for _, tmp in staged:
+            tmp.unlink(missing_ok=True)
+        raise
+    # config.json leaves first and comes back last: a crash in between leaves a directory that
+    # does not load (no config) rather than one that loads a mix of two models
+    for path in model_files(out_dir):
+        if path.name == CONFIG_NAME or path.name not in files:
+            path.unlink()
+    for path, tmp in sorted(staged, key=lambda item: item[0].name == CONFIG_NAME):
+        os.replace(tmp, path)
     return out_dir
-
-
-def _write_json(path: Path, obj: dict) -> None:
-    state_dict_io.atomic_write_json(path, obj, sort_keys=True)
 
 
 def save_pretrained(bundle: PretrainedBundle, out_dir, params=None) -> Path:
     """Write `config.json` + `model.safetensors` that transformers' `AutoModel` loads.
 
     `params` overrides the bundle's (e.g. merged weights). A pre-training head goes beside the
-    model in `pretraining_head.safetensors` (transformers ignores it). Each file is written atomically.
+    model in `pretraining_head.safetensors` (transformers ignores it). A model already in
+    `out_dir`, in any format, is replaced: its files are overwritten or removed (see `_write_model`).
     """
-    out_dir = _ensure_dir(out_dir)
     params = bundle.params if params is None else params
     state = params_io.params_to_state_dict(params, bundle.config)
-    state_dict_io.write_safetensors(out_dir / state_dict_io.SAFETENSORS_NAME, state)
+    files = {state_dict_io.SAFETENSORS_NAME: state_dict_io.safetensors_bytes(state),
+             CONFIG_NAME: state_dict_io.json_bytes(bundle.config.to_hf_dict(), sort_keys=True)}
     if bundle.pretraining_head is not None:
-        write_head(out_dir, bundle.pretraining_head)
+        files[HEAD_NAME] = state_dict_io.safetensors_bytes(head_to_state(bundle.pretraining_head))
     if bundle.preprocessor:
-        _write_json(out_dir / PREPROCESSOR_NAME, bundle.preprocessor)
-    _write_json(out_dir / CONFIG_NAME, bundle.config.to_hf_dict())
-    return out_dir
+        files[PREPROCESSOR_NAME] = state_dict_io.json_bytes(bundle.preprocessor, sort_keys=True)
+    return _write_model(out_dir, files)
 
 
 def save_flax(bundle: PretrainedBundle, out_dir, params=None) -> Path:
-    """Write this project's Flax directory: `config.json` + msgpack params (and pre-training head)."""
-    out_dir = _ensure_dir(out_dir)
+    """Write this project's Flax directory: `config.json` + msgpack params (and pre-training head).
+    A model already in `out_dir`, in any format, is replaced as by `save_pretrained`."""
     params = bundle.params if params is None else params
     tree = {"params": jax.device_get(params)}
     if bundle.pretraining_head is not None:
         tree["pretraining_head"] = jax.device_get(bundle.pretraining_head)
-    state_dict_io.atomic_write_bytes(out_dir / FLAX_PARAMS_NAME, flax.serialization.msgpack_serialize(
-        jax.tree_util.tree_map(np.asarray, tree)))
-    if bundle.preprocessor:
-        _write_json(out_dir / PREPROCESSOR_NAME, bundle.preprocessor)
     config = bundle.config.to_hf_dict()
     config["speechft_jax"] = bundle.config.runtime_settings()
-    _write_json(out_dir / CONFIG_NAME, config)
-    return out_dir
+    files = {FLAX_PARAMS_NAME: flax.serialization.msgpack_serialize(jax.tree_util.tree_map(np.asarray, tree)),
+             CONFIG_NAME: state_dict_io.json_bytes(config, sort_keys=True)}
+    if bundle.preprocessor:
+        files[PREPROCESSOR_NAME] = state_dict_io.json_bytes(bundle.preprocessor, sort_keys=True)
+    return _write_model(out_dir, files)
 
 
 def _read_flax_params(path: Path, config: EncoderConfig):
@@ -205,6 +250,7 @@ def _read_flax_params(path: Path, config: EncoderConfig):
                  for p in set(expected) & set(found) if tuple(found[p].shape) != tuple(expected[p].shape)]
     if problems:
         raise CheckpointError(f"{path}: parameters do not fit the config: " + "; ".join(problems[:8]))
+    state_dict_io.require_finite(flax.traverse_util.flatten_dict(tree, sep="/"), path)
     dtype = jnp.dtype(config.param_dtype)
     params = jax.tree_util.tree_map(lambda a: jnp.asarray(a, dtype), tree["params"])
     head = tree.get("pretraining_head")

@@ -11,16 +11,17 @@ head for masked-prediction training.
 from __future__ import annotations
 
 import ast
+import math
 import re
 from pathlib import Path
 
 import numpy as np
 
-from speechft_jax.checkpoints import params_io, safe_unpickle
+from speechft_jax.checkpoints import params_io, safe_unpickle, state_dict_io
 from speechft_jax.checkpoints.errors import CheckpointError
 from speechft_jax.checkpoints.pretraining_head import HEAD_KEYS, head_from_state
 from speechft_jax.models import EncoderConfig
-from speechft_jax.models.config import ConfigError
+from speechft_jax.models.config import MAX_LAYERS, ConfigError
 
 _DEFAULT_CONV_LAYERS = "[(512,10,5)] + [(512,3,2)] * 4 + [(512,2,2)] * 2"
 # fairseq HubertConfig defaults (base model) for fields a checkpoint may leave out
@@ -62,7 +63,13 @@ def parse_conv_layers(spec: str, source: str = "conv_feature_layers") -> list[tu
             return items if isinstance(node, ast.List) else tuple(items)
         if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Mult)):
             left, right = evaluate(node.left), evaluate(node.right)
-            return left + right if isinstance(node.op, ast.Add) else left * right
+            if isinstance(node.op, ast.Add):
+                return left + right
+            sizes = [len(v) if isinstance(v, (list, tuple)) else v for v in (left, right)]
+            if isinstance(left, (list, tuple)) != isinstance(right, (list, tuple)) and sizes[0] * sizes[1] > MAX_LAYERS:
+                # checked before multiplying: `[(512,10,5)] * 10**20` would take minutes, then all memory
+                raise ValueError(f"more than {MAX_LAYERS} layers")
+            return left * right
         raise ValueError(f"unsupported element {ast.dump(node)[:60]}")
 
     try:
@@ -100,24 +107,36 @@ def config_from_fairseq(model_cfg: dict, path: Path, runtime: dict) -> EncoderCo
     extractor = get("extractor_mode")
     if extractor not in ("default", "layer_norm"):
         raise CheckpointError(f"{path}: extractor_mode={extractor!r}, expected 'default' or 'layer_norm'")
+
+    def number(key: str, kind: type):
+        value = get(key)
+        try:  # inf, a string or a list in the file: one line naming the key, not int()'s traceback
+            result = kind(value)
+            if isinstance(value, bool) or not math.isfinite(float(value)) or result != float(value):
+                raise ValueError
+            return result
+        except (TypeError, ValueError, OverflowError):
+            raise CheckpointError(f"{path}: {key}={value!r:.40}, expected {'an integer' if kind is int else 'a number'}"
+                                  ) from None
+
     hf = dict(
         model_type="hubert",
-        hidden_size=int(get("encoder_embed_dim")),
-        num_hidden_layers=int(get("encoder_layers")),
-        num_attention_heads=int(get("encoder_attention_heads")),
-        intermediate_size=int(get("encoder_ffn_embed_dim")),
+        hidden_size=number("encoder_embed_dim", int),
+        num_hidden_layers=number("encoder_layers", int),
+        num_attention_heads=number("encoder_attention_heads", int),
+        intermediate_size=number("encoder_ffn_embed_dim", int),
         hidden_act=str(get("activation_fn")),
-        hidden_dropout=float(get("dropout")),
-        attention_dropout=float(get("attention_dropout")),
-        activation_dropout=float(get("activation_dropout")),
-        feat_proj_dropout=float(get("dropout_input")),
-        layerdrop=float(get("encoder_layerdrop")),
+        hidden_dropout=number("dropout", float),
+        attention_dropout=number("attention_dropout", float),
+        activation_dropout=number("activation_dropout", float),
+        feat_proj_dropout=number("dropout_input", float),
+        layerdrop=number("encoder_layerdrop", float),
         feat_extract_norm="group" if extractor == "default" else "layer",
         feat_extract_activation="gelu",
         conv_dim=[c[0] for c in conv], conv_kernel=[c[1] for c in conv], conv_stride=[c[2] for c in conv],
         conv_bias=bool(get("conv_bias")),
-        num_conv_pos_embeddings=int(get("conv_pos")),
-        num_conv_pos_embedding_groups=int(get("conv_pos_groups")),
+        num_conv_pos_embeddings=number("conv_pos", int),
+        num_conv_pos_embedding_groups=number("conv_pos_groups", int),
         do_stable_layer_norm=bool(get("layer_norm_first")),
         feat_proj_layer_norm=True,
         architectures=["HubertModel"],
@@ -153,6 +172,7 @@ def load_fairseq_hubert(path, runtime: dict):
         raise CheckpointError(f"{path}: not a fairseq checkpoint (expected a dict with a 'model' state dict)")
     config = config_from_fairseq(_model_config(checkpoint, path), path, runtime)
     arrays = {k: v.numpy() for k, v in checkpoint["model"].items() if isinstance(v, safe_unpickle.LazyTensor)}
+    state_dict_io.require_finite(arrays, path)
     encoder_state, head_state = rename_fairseq_keys(arrays)
     if "feature_projection.projection.weight" not in encoder_state and config.conv_dim[-1] == config.hidden_size:
         # fairseq has no projection when the CNN already has the model width: it is the identity

@@ -41,12 +41,6 @@ def head_to_state(head) -> dict[str, np.ndarray]:
             "label_embs_concat": np.asarray(head["label_embs_concat"], np.float32)}
 
 
-def write_head(directory: Path, head) -> Path:
-    path = Path(directory) / HEAD_NAME
-    state_dict_io.write_safetensors(path, head_to_state(head))
-    return path
-
-
 def read_head(directory: Path) -> dict | None:
     """The head stored in `directory`, or None when it has none."""
     path = Path(directory) / HEAD_NAME

@@ -6,14 +6,21 @@ types (served by functions of this module), plain containers, and configuration 
 (`argparse.Namespace`, `omegaconf.*`, `fairseq.*`, `typing.*`) that are rebuilt as inert records
 holding their data. Any other global (`os.system`, `builtins.eval`, `subprocess.*`, ...) raises
 `CheckpointError` before anything is called. Tensors are read lazily from the archive.
+
+Nothing in the pickle is trusted about memory either: every storage's element count is checked
+against the bytes of its archive entry, and every tensor's offset, sizes and strides against its
+storage (no negative values, rank <= 8, at most 2**34 elements), before any view of the data is
+made; a violation is a `CheckpointError` naming the file and the storage.
 """
 
 from __future__ import annotations
 
 import collections
 import io
+import math
 import pickle
 import zipfile
+import zlib
 from pathlib import Path
 
 import ml_dtypes
@@ -28,6 +35,9 @@ _STORAGE_DTYPES = {
 }
 # Modules whose classes are rebuilt as inert records (data only, never instantiated for real).
 _RECORD_MODULES = ("omegaconf", "fairseq", "typing", "argparse", "enum", "pathlib")
+# Bounds on what a tensor in a checkpoint may claim (torch's own limit on rank is 64; encoders use <= 3).
+MAX_RANK = 8
+MAX_NUMEL = 2 ** 34
 _SAFE_BUILTINS = {"dict": dict, "list": list, "tuple": tuple, "set": set, "frozenset": frozenset,
                   "str": str, "int": int, "float": float, "bool": bool, "bytes": bytes,
                   "bytearray": bytearray, "complex": complex, "slice": slice, "object": object}
@@ -61,10 +71,10 @@ class _StorageType:
 
 
 class LazyTensor:
-    """A tensor in the archive: `.numpy()` reads it."""
+    """A tensor in the archive, already checked to lie inside its storage: `.numpy()` reads it."""
 
-    def __init__(self, storage, offset, size, stride):
-        self._storage, self._offset, self.shape, self._stride = storage, offset, tuple(size), tuple(stride)
+    def __init__(self, storage: "_Storage", offset: int, size: tuple, stride: tuple):
+        self._storage, self._offset, self.shape, self._stride = storage, offset, size, stride
 
     @property
     def dtype(self):
@@ -81,18 +91,47 @@ class LazyTensor:
 
 
 class _Storage:
-    def __init__(self, archive: zipfile.ZipFile, name: str, dtype: np.dtype, numel: int):
-        self._archive, self._name, self.dtype, self._numel, self._array = archive, name, dtype, numel, None
+    def __init__(self, archive: zipfile.ZipFile, name: str, dtype: np.dtype, numel: int, source: str):
+        self._archive, self.name, self.dtype, self.numel, self._source = archive, name, dtype, numel, source
+        self._array = None
 
     def array(self) -> np.ndarray:
+        """The storage's `numel` elements; a short or damaged archive entry is a `CheckpointError`."""
         if self._array is None:
-            data = self._archive.read(self._name)
-            self._array = np.frombuffer(data, dtype=self.dtype, count=self._numel)
+            try:
+                data = self._archive.read(self.name)
+            except (zipfile.BadZipFile, EOFError, OSError, zlib.error) as err:
+                raise CheckpointError(f"{self._source}: storage {self.name} is unreadable ({err})") from None
+            needed = self.numel * self.dtype.itemsize
+            if len(data) < needed:  # never let numpy look past the bytes we hold
+                raise CheckpointError(f"{self._source}: storage {self.name} holds {len(data)} bytes, "
+                                      f"its {self.numel} {self.dtype} elements need {needed}")
+            self._array = np.frombuffer(data, dtype=self.dtype, count=self.numel)
         return self._array
 
 
-def _rebuild_tensor(storage, offset, size, stride, *unused):
-    return LazyTensor(storage, offset, size, stride)
+def _is_count(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _tensor_problem(storage: _Storage, offset, size, stride) -> str | None:
+    """Why a tensor view (offset, size, stride in elements) does not fit inside its storage, or None."""
+    if not isinstance(size, tuple) or not isinstance(stride, tuple) or len(size) != len(stride):
+        return f"size {size!r:.60} and stride {stride!r:.60} are not two tuples of one length"
+    if len(size) > MAX_RANK:
+        return f"rank {len(size)} is above {MAX_RANK}"
+    if not all(_is_count(v) for v in (offset, *size, *stride)):
+        return f"offset {offset!r:.30}, size {size} and stride {stride} must be non-negative integers"
+    numel = math.prod(size)
+    if numel > MAX_NUMEL:
+        return f"size {size} has {numel} elements, above the limit of 2**34"
+    if numel == 0:
+        return None if offset <= storage.numel else f"offset {offset} is past its {storage.numel} elements"
+    last = offset + sum((n - 1) * s for n, s in zip(size, stride))
+    if last >= storage.numel:
+        return (f"offset {offset}, size {size} and stride {stride} reach element {last}, "
+                f"past its {storage.numel} elements")
+    return None
 
 
 def _rebuild_parameter(data, *unused):
@@ -106,7 +145,7 @@ class _RestrictedUnpickler(pickle.Unpickler):
 
     def find_class(self, module, name):
         if module == "torch._utils" and name in ("_rebuild_tensor_v2", "_rebuild_tensor"):
-            return _rebuild_tensor
+            return self._rebuild_tensor
         if module == "torch._utils" and name == "_rebuild_parameter":
             return _rebuild_parameter
         if module == "torch" and name in _STORAGE_DTYPES:
@@ -126,7 +165,25 @@ class _RestrictedUnpickler(pickle.Unpickler):
         _, storage_type, key, _location, numel = pid[:5]
         if not isinstance(storage_type, _StorageType):
             raise CheckpointError(f"{self._source}: unsupported storage type {storage_type!r:.80}")
-        return _Storage(self._archive, f"{self._prefix}data/{key}", storage_type.dtype, int(numel))
+        name = f"{self._prefix}data/{key}"
+        try:
+            size = self._archive.getinfo(name).file_size
+        except KeyError:
+            raise CheckpointError(f"{self._source}: storage {name!r:.80} is not in the archive") from None
+        itemsize = storage_type.dtype.itemsize
+        if not _is_count(numel) or numel * itemsize > size:
+            raise CheckpointError(f"{self._source}: storage {name} claims {numel!r:.30} {storage_type.dtype} "
+                                  f"elements, its archive entry holds {size} bytes ({size // itemsize} elements)")
+        return _Storage(self._archive, name, storage_type.dtype, numel, self._source)
+
+    def _rebuild_tensor(self, storage, offset, size, stride, *unused):
+        if not isinstance(storage, _Storage):
+            raise CheckpointError(f"{self._source}: a tensor's storage is a {type(storage).__name__}, "
+                                  "expected an archive storage")
+        problem = _tensor_problem(storage, offset, size, stride)
+        if problem:
+            raise CheckpointError(f"{self._source}: a tensor in storage {storage.name} does not fit it: {problem}")
+        return LazyTensor(storage, offset, size, stride)
 
 
 def load_torch_zip(path) -> object:

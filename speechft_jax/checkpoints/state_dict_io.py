@@ -1,7 +1,8 @@
 """Reading and writing flat state dicts (key -> numpy array) in safetensors and PyTorch files.
 
 `.bin` files are read with `torch.load(weights_only=True)`, which refuses anything but tensors and
-plain containers; safetensors files cannot hold code at all.
+plain containers; safetensors files cannot hold code at all. A tensor holding NaN or Inf is an
+error naming its key and file (`require_finite`).
 """
 
 from __future__ import annotations
@@ -28,9 +29,10 @@ def read_safetensors(path: Path) -> dict[str, np.ndarray]:
         with safe_open(str(path), framework="flax") as f:
             for key in f.keys():
                 out[key] = np.asarray(f.get_tensor(key))
-        return out
     except Exception as err:  # safetensors raises several types for a damaged file
         raise CheckpointError(f"{path}: not a readable safetensors file ({err})") from None
+    require_finite(out, path)
+    return out
 
 
 def read_torch_bin(path: Path) -> dict[str, np.ndarray]:
@@ -46,7 +48,9 @@ def read_torch_bin(path: Path) -> dict[str, np.ndarray]:
         raise CheckpointError(f"{path}: refused or unreadable PyTorch checkpoint ({err})") from None
     if not isinstance(state, dict):
         raise CheckpointError(f"{path}: expected a state dict, found {type(state).__name__}")
-    return {key: _torch_to_numpy(value) for key, value in state.items() if hasattr(value, "detach")}
+    out = {key: _torch_to_numpy(value) for key, value in state.items() if hasattr(value, "detach")}
+    require_finite(out, path)
+    return out
 
 
 def _torch_to_numpy(tensor) -> np.ndarray:
@@ -90,24 +94,56 @@ def read_model_dir(directory: Path) -> tuple[dict[str, np.ndarray], str]:
         f"{TORCH_NAME} or {TORCH_INDEX}")
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write `data` to `path` so that a crash leaves either the old file or the new one."""
+def require_finite(arrays, source) -> None:
+    """Raise `CheckpointError` naming the first key (in `arrays`' order) whose floating-point
+    values include NaN or Inf: a diverged run's weights must not load as if they were a model."""
+    for key, array in arrays.items():
+        array = np.asarray(array)
+        if array.dtype.kind not in "fc" and array.dtype.name != "bfloat16":
+            continue  # integer and boolean buffers are always finite
+        finite = np.isfinite(array)
+        if not finite.all():
+            raise CheckpointError(f"{source}: parameter {key} holds non-finite values ({array.size - int(finite.sum())}"
+                                  f" of {array.size} are NaN or Inf)")
+
+
+def write_temp(path: Path, data: bytes) -> Path:
+    """Write `data`, synced to disk, to a hidden temporary file beside `path`; `os.replace` it
+    onto `path` to publish it. A failed write removes the temporary file."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return tmp
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write `data` to `path` so that a crash leaves either the old file or the new one."""
+    os.replace(write_temp(path, data), path)
+
+
+def json_bytes(obj, **dumps_kwargs) -> bytes:
+    """`obj` as indented JSON with one trailing newline."""
+    return (json.dumps(obj, indent=2, **dumps_kwargs) + "\n").encode()
 
 
 def atomic_write_json(path: Path, obj, **dumps_kwargs) -> None:
     """`obj` as indented JSON (one trailing newline), written atomically."""
-    atomic_write_bytes(path, (json.dumps(obj, indent=2, **dumps_kwargs) + "\n").encode())
+    atomic_write_bytes(path, json_bytes(obj, **dumps_kwargs))
+
+
+def safetensors_bytes(tensors: dict[str, np.ndarray]) -> bytes:
+    """A safetensors file holding `tensors` (marked as PyTorch layout, as transformers expects)."""
+    from safetensors.numpy import save
+
+    return save({k: np.ascontiguousarray(v) for k, v in tensors.items()}, metadata={"format": "pt"})
 
 
 def write_safetensors(path: Path, tensors: dict[str, np.ndarray]) -> None:
-    from safetensors.numpy import save
-
-    atomic_write_bytes(path, save({k: np.ascontiguousarray(v) for k, v in tensors.items()},
-                                  metadata={"format": "pt"}))
+    atomic_write_bytes(path, safetensors_bytes(tensors))

@@ -3,28 +3,32 @@
 Writes a transformers directory (loads with `AutoModel.from_pretrained`) holding
 `theta_0 + alpha * mean_i(theta_i - theta_0)` (one fine-tuned model: the interpolation
 `(1 - alpha) theta_0 + alpha theta_ft`). A pre-training head in the pre-trained directory is kept
-as it is (theta_0). `--weights` replaces the mean by a weighted sum.
+as it is (theta_0). `--weights` replaces the mean by a weighted sum. An `--out` that already holds
+a model is refused unless `--overwrite` is given; then every model file there, of any format, is
+replaced or removed.
 """
 
 from __future__ import annotations
 
-import argparse
 import math
 import sys
 from pathlib import Path
 
-from speechft_jax.checkpoints import CheckpointError, load_pretrained, save_pretrained
+from speechft_jax.checkpoints import CheckpointError, load_pretrained, model_files, save_pretrained
+from speechft_jax.cli import ArgumentParser
 from speechft_jax.merge import MergeError, check_same_architecture, interpolate, merge_task_vectors
 from speechft_jax.models.config import ConfigError
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m speechft_jax.merge", description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(prog="python -m speechft_jax.merge", description=__doc__.split("\n\n")[0])
     parser.add_argument("--pretrained", required=True, help="theta_0: the pre-trained encoder directory")
     parser.add_argument("--finetuned", required=True, nargs="+", help="one or more fine-tuned encoder directories")
     parser.add_argument("--alpha", type=float, default=0.25, help="interpolation weight (default 0.25, Speech-FT's)")
     parser.add_argument("--weights", type=float, nargs="+", help="task-vector weights (default: the mean)")
     parser.add_argument("--out", required=True, help="output directory (files written atomically)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace a model already in --out (every weight file of every format there)")
     args = parser.parse_args(argv)
     for flag, values in (("--alpha", [args.alpha]), ("--weights", args.weights or [])):
         if not all(math.isfinite(v) for v in values):
@@ -34,6 +38,11 @@ def main(argv=None) -> int:
     inputs = [args.pretrained, *args.finetuned]
     if any(Path(args.out).resolve() == Path(path).resolve() for path in inputs):
         parser.error(f"--out {args.out}: is one of the input directories, expected a new one (it would be overwritten)")
+    held = model_files(args.out)
+    if held and not args.overwrite:
+        print(f"error: --out {args.out}: already holds a model ({', '.join(p.name for p in held[:3])}); "
+              "pass --overwrite to replace it", file=sys.stderr)
+        return 2
     if not 0.0 <= args.alpha <= 1.0:
         print(f"note: alpha {args.alpha:g} is outside [0, 1]: extrapolating past the "
               f"{'pre-trained' if args.alpha < 0 else 'fine-tuned'} weights", file=sys.stderr)
