@@ -7,11 +7,16 @@ features file, frames, layers) in input order. Utterances are batched into a few
 buckets, so the encoder compiles a handful of times. Each file is written atomically and
 existing ones are kept, so a re-run after a crash continues where it stopped; a kept file with other
 layers, width or dtype than the run asks for is an error (use a new `--out` for another encoder).
+
+Before any decoding or forward pass, every file to compute is checked from its header: one longer
+than `--max-seconds` (default 60 s; the encoder's memory grows with the square of the length) or
+shorter than the encoder's receptive field (its CNN would give no frame) is a one-line error naming
+it. Features with a NaN or Inf value are an error naming the file and the hidden state, and that
+file is not written.
 """
 
 from __future__ import annotations
 
-import argparse
 import io
 import json
 import os
@@ -22,10 +27,12 @@ import numpy as np
 
 from speechft_jax.checkpoints import CheckpointError, load_pretrained
 from speechft_jax.checkpoints.state_dict_io import atomic_write_bytes
+from speechft_jax.cli import ArgumentParser
 from speechft_jax.data.errors import DataError
 from speechft_jax.models.config import ConfigError
 
 INDEX_NAME = "index.jsonl"
+DEFAULT_MAX_SECONDS = 60.0
 
 
 def parse_layers(text: str, num_states: int) -> list[int]:
@@ -55,6 +62,35 @@ def feature_names(paths: list[str]) -> list[str]:
     return names
 
 
+def check_durations(source, max_seconds: float | None) -> None:
+    """Raise `DataError` for the first file of a `FileSource` longer than `max_seconds`, read from
+    its header (nothing is decoded)."""
+    from speechft_jax.data.audio import SAMPLE_RATE, audio_num_samples
+
+    if max_seconds is None:
+        return
+    for i, example in enumerate(source.examples):
+        seconds = audio_num_samples(example.path, name=source.origin(i)) / SAMPLE_RATE
+        if seconds > max_seconds:
+            raise DataError(source.origin(i), f"audio is {seconds:.1f} s long, more than --max-seconds "
+                                              f"{max_seconds:g} (the encoder's memory grows with the square "
+                                              f"of the length); split the file or raise --max-seconds")
+
+
+def check_finite(features: np.ndarray, where: str, layers: list[int]) -> None:
+    """Raise `DataError` naming the first hidden state of `features` `[layers, frames, hidden]`
+    that holds a NaN or Inf value."""
+    finite = np.isfinite(features).all(axis=(1, 2))
+    if finite.all():
+        return
+    j = int(np.argmin(finite))
+    bad = int((~np.isfinite(features[j])).sum())
+    cause = ("do not fit float16; drop --float16" if features.dtype == np.float16
+             else "came out of the encoder (its weights or this audio hold NaN/Inf?)")
+    raise DataError(where, f"hidden state {layers[j]} has {bad} NaN/Inf value(s) of {features[j].size}: "
+                           f"they {cause}; its features are not written")
+
+
 def _save_npy(path: Path, array: np.ndarray) -> None:
     buffer = io.BytesIO()
     np.save(buffer, array)
@@ -63,8 +99,12 @@ def _save_npy(path: Path, array: np.ndarray) -> None:
 
 
 def extract_to_folder(bundle, source, out_dir, layers: list[int], *, batch_size: int = 8,
-                      dtype=np.float32) -> list[dict]:
-    """Write the features of every utterance of a `FileSource` under `out_dir`; returns the index."""
+                      dtype=np.float32, max_seconds: float | None = DEFAULT_MAX_SECONDS) -> list[dict]:
+    """Write the features of every utterance of a `FileSource` under `out_dir`; returns the index.
+
+    `DataError` for a file longer than `max_seconds` or shorter than the encoder's receptive field
+    (before any forward pass), or whose features hold NaN/Inf (that file is not written, nor the index).
+    """
     import jax
     from tqdm import tqdm
 
@@ -87,16 +127,22 @@ def extract_to_folder(bundle, source, out_dir, layers: list[int], *, batch_size:
         frames_of[i] = int(kept.shape[1])
     if todo:
         pending = FileSource([source.examples[i] for i in todo])
+        check_durations(pending, max_seconds)
         loader = evaluation_loader(pending, batch_size=batch_size,
-                                   normalize=bool(bundle.preprocessor.get("do_normalize")))
+                                   normalize=bool(bundle.preprocessor.get("do_normalize")),
+                                   min_samples=bundle.config.receptive_field)
         try:
             for batch in tqdm(loader, total=loader.num_batches(), desc="features", unit="batch"):
                 states, frame_mask = extract_features(bundle, batch["audio"], batch["audio_mask"])
                 states, frames = jax.device_get((states[np.asarray(layers)], frame_mask.sum(axis=1)))
                 for row in np.flatnonzero(batch["example_mask"]):
                     index = todo[int(batch["example_index"][row])]
+                    features = states[:, row, :frames[row]]
+                    check_finite(features, source.origin(index), layers)
+                    features = features.astype(dtype)
+                    check_finite(features, source.origin(index), layers)  # float16 may overflow
                     frames_of[index] = int(frames[row])
-                    _save_npy(out_dir / names[index], states[:, row, :frames[row]].astype(dtype))
+                    _save_npy(out_dir / names[index], features)
         finally:
             loader.close()
     index = []
@@ -107,7 +153,7 @@ def extract_to_folder(bundle, source, out_dir, layers: list[int], *, batch_size:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m speechft_jax.extract", description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(prog="python -m speechft_jax.extract", description=__doc__.split("\n\n")[0])
     parser.add_argument("--encoder", required=True,
                         help="encoder directory (transformers or speechft), hub id or fairseq .pt")
     inputs = parser.add_mutually_exclusive_group(required=True)
@@ -117,9 +163,15 @@ def main(argv=None) -> int:
     parser.add_argument("--layers", default="all", help="'all' (default) or hidden-state indices, e.g. 0,6,-1")
     parser.add_argument("--batch-size", type=int, default=8, help="utterances per forward pass (default 8)")
     parser.add_argument("--float16", action="store_true", help="store float16 instead of float32")
+    parser.add_argument("--max-seconds", type=float, default=DEFAULT_MAX_SECONDS,
+                        help=f"refuse a file longer than this, read from its header before anything is "
+                             f"decoded (default {DEFAULT_MAX_SECONDS:g} s; memory grows with the square of "
+                             f"the length)")
     args = parser.parse_args(argv)
     if args.batch_size < 1:
         parser.error(f"--batch-size {args.batch_size}: expected a positive integer")
+    if not args.max_seconds > 0:
+        parser.error(f"--max-seconds {args.max_seconds:g}: expected a positive number of seconds")
     try:
         from speechft_jax.data.source import FileSource
 
@@ -129,7 +181,8 @@ def main(argv=None) -> int:
         if not len(source):
             raise ConfigError(f"{args.folder or args.manifest}: no audio files found")
         index = extract_to_folder(bundle, source, args.out, layers, batch_size=args.batch_size,
-                                  dtype=np.float16 if args.float16 else np.float32)
+                                  dtype=np.float16 if args.float16 else np.float32,
+                                  max_seconds=args.max_seconds)
     except (CheckpointError, ConfigError, DataError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

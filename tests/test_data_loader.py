@@ -208,3 +208,73 @@ def test_given_bucket_lengths(demo_corpus_tiny):
     loader = AudioLoader(source, [label], batch_size=2, bucket_lengths=(8000,), repeat=False,
                          process_index=0, process_count=1)
     assert {b["audio"].shape for b in loader} == {(2, 8000)}  # training crops to the bucket
+
+
+def test_audio_shorter_than_the_receptive_field_is_named(tmp_path, data_wav_factory):
+    # 0.04 s = 640 samples: enough for the standard 400-sample CNN, not for one of 700 (the
+    # shipped tiny HuBERT's); with 640 < 700 its row would hold zero frames.
+    data_wav_factory("clips/short.wav", seconds=0.04)
+    data_wav_factory("clips/long.wav", seconds=0.5)
+    source = FileSource.from_folder(tmp_path / "clips")
+    assert AudioLoader(source, [], LoaderConfig(batch_size=2, train=False), process_index=0,
+                       process_count=1).summary()["utterances"] == 2
+    strict = LoaderConfig(batch_size=2, train=False, min_samples=700)
+    with pytest.raises(DataError, match=r"short.wav: audio has 640 samples at 16 kHz, fewer than the 700 "
+                                        r"the encoder's CNN needs for one frame \(its receptive field is 700\)$"):
+        AudioLoader(source, [], strict, process_index=0, process_count=1)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        loader = AudioLoader(source, [], LoaderConfig(batch_size=2, train=False, min_samples=700, skip_bad=True),
+                             process_index=0, process_count=1)
+    assert loader.summary()["skipped"] == 1 and "skipped 1" in str(caught[0].message)
+    (batch,) = list(loader)
+    assert batch["example_mask"].tolist() == [True, False] and batch["audio_mask"][0].sum() == 8000
+    # training speeds utterances up by as much as 1.1: 720 samples would become 655
+    data_wav_factory("sped/a.wav", seconds=0.045)
+    with pytest.raises(DataError, match="a.wav: audio has 720 samples .* fewer than the 770 .* once sped up"):
+        AudioLoader(FileSource.from_folder(tmp_path / "sped"), [],
+                    LoaderConfig(batch_size=1, min_samples=700, augment=AugmentConfig(speed_factors=(0.9, 1.0, 1.1))),
+                    process_index=0, process_count=1)
+
+
+def test_a_batch_larger_than_the_dataset_is_an_error_not_a_silent_hang(tmp_path, data_wav_factory):
+    for i in range(3):
+        data_wav_factory(f"clips/{i}.wav", seconds=0.5, seed=i)
+    source = FileSource.from_folder(tmp_path / "clips")
+    # training drops each bucket's part-filled batch: with 3 utterances and 4 rows, every epoch
+    # would be empty and a repeating loader would spin forever
+    with pytest.raises(DataError, match=r"^FileSource: 3 usable utterance\(s\) make no batch of 4 with drop_remainder"):
+        AudioLoader(source, [], LoaderConfig(batch_size=4, drop_remainder=True), process_index=0, process_count=1)
+    with pytest.raises(DataError, match=r"^spk clips: .* no batch of 4 \(2 per process x 2 processes\) with drop_rem"):
+        AudioLoader(source, [], LoaderConfig(batch_size=2, drop_remainder=True), process_index=1, process_count=2,
+                    name="spk clips")
+    # without drop_remainder the batch is filled with masked rows
+    assert AudioLoader(source, [], LoaderConfig(batch_size=4), process_index=0, process_count=1).num_batches() == 1
+
+
+def test_a_stream_too_short_for_one_batch_is_an_error(tmp_path):
+    from speechft_jax.data.streaming import StreamingLoader, StreamItem
+
+    def stream():
+        return [StreamItem(lambda: np.full(8000, 0.1, np.float32), {}, f"item{k}") for k in range(3)]
+
+    loader = StreamingLoader(stream, [], LoaderConfig(batch_size=4, bucket_lengths=(8000,), drop_remainder=True,
+                                                      repeat=False), process_index=0, process_count=1)
+    with pytest.raises(DataError, match=r"a whole pass over the stream \(3 item\(s\)\) made no batch of 4"):
+        list(loader)
+
+
+def test_a_training_task_names_itself_when_its_data_is_too_small_or_too_short(tmp_path, data_wav_factory):
+    from speechft_jax.train.config import DataConfig, TaskConfig
+    from speechft_jax.train.task_data import build_task_data
+
+    rows = [{"path": data_wav_factory(f"{i}.wav", seconds=0.5, seed=i).name, "spk": "ab"[i % 2]} for i in range(3)]
+    write_manifest(tmp_path / "m.jsonl", rows)
+    task = TaskConfig(name="spk", kind="classification", batch_size=64,
+                      data=DataConfig(type="manifest", path=str(tmp_path / "m.jsonl"), field="spk"))
+    with pytest.raises(DataError, match=r"^tasks.spk.data \(.*m.jsonl, split train\): 3 usable utterance\(s\) "
+                                        r"make no batch of 64 \(32 per process x 2 processes\) with drop_rem"):
+        build_task_data(task, seed=0, normalize=False, process_index=0, process_count=2)
+    data_wav_factory("0.wav", seconds=0.04)  # 640 samples, the receptive field is 700
+    with pytest.raises(DataError, match=r"m.jsonl:1 \(.*0.wav\): audio has 640 samples .* fewer than the 700"):
+        build_task_data(task, seed=0, normalize=False, process_index=0, process_count=1, min_samples=700)

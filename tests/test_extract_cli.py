@@ -11,6 +11,7 @@ import soundfile as sf
 import speechft_jax as sj
 from conftest import tiny_encoder_config
 from speechft_jax.data.audio import decode_audio
+from speechft_jax.data.errors import DataError
 from speechft_jax.extract import main as extract_main
 
 
@@ -95,3 +96,82 @@ def test_a_broken_audio_file_is_named(encoder_dir, tmp_path, capsys):
     assert extract_main(argv) == 2
     err = capsys.readouterr().err
     assert "broken.wav" in err and err.count("\n") == 1
+
+
+@pytest.fixture(scope="module")
+def wide_cnn_encoder_dir(tmp_path_factory):
+    # the shipped tiny HuBERT's CNN (kernels 400, 16; strides 20, 16): a receptive field of 700 samples
+    config = tiny_encoder_config(feat_extract_norm="layer", conv_dim=[32, 32], conv_kernel=[400, 16],
+                                 conv_stride=[20, 16])
+    path = tmp_path_factory.mktemp("extract") / "wide-cnn"
+    sj.save_pretrained(sj.init_encoder(config, seed=0), path)
+    return path
+
+
+@pytest.mark.parametrize("with_long", [False, True], ids=["alone", "batched"])
+def test_a_clip_shorter_than_the_receptive_field_is_named(wide_cnn_encoder_dir, tmp_path, capsys, with_long):
+    (tmp_path / "audio").mkdir()
+    sf.write(tmp_path / "audio" / "short.wav", np.full(640, 0.1, np.float32), 16000)  # 0.04 s
+    if with_long:  # batched with it, the short clip used to come out as a [layers, 0, hidden] file
+        sf.write(tmp_path / "audio" / "long.wav", np.full(16000, 0.1, np.float32), 16000)
+    argv = ["--encoder", str(wide_cnn_encoder_dir), "--folder", str(tmp_path / "audio"), "--out", str(tmp_path / "f")]
+    assert extract_main(argv) == 2
+    err = capsys.readouterr().err
+    assert "short.wav: audio has 640 samples at 16 kHz, fewer than the 700 the encoder's CNN needs" in err
+    assert err.count("\n") == 1
+    assert not list(tmp_path.glob("f/**/*.npy"))
+
+
+def test_a_file_longer_than_max_seconds_is_refused_from_its_header(encoder_dir, tmp_path, capsys, monkeypatch):
+    import speechft_jax.data.source as source_module
+
+    (tmp_path / "audio").mkdir()
+    sf.write(tmp_path / "audio" / "ok.wav", np.zeros(16000, np.float32), 16000)
+    sf.write(tmp_path / "audio" / "talk.flac", np.zeros(61 * 16000, np.float32), 16000)
+
+    def no_decoding(*args, **kwargs):
+        raise AssertionError("audio decoded before its length was checked")
+
+    monkeypatch.setattr(source_module, "decode_audio", no_decoding)
+    argv = ["--encoder", str(encoder_dir), "--folder", str(tmp_path / "audio"), "--out", str(tmp_path / "f")]
+    assert extract_main(argv) == 2  # the default limit is 60 s
+    err = capsys.readouterr().err
+    assert "talk.flac: audio is 61.0 s long, more than --max-seconds 60" in err and err.count("\n") == 1
+    assert extract_main(argv + ["--max-seconds", "0.5"]) == 2
+    assert "ok.wav: audio is 1.0 s long, more than --max-seconds 0.5" in capsys.readouterr().err
+    assert not (tmp_path / "f").exists()
+    with pytest.raises(SystemExit) as exit_info:
+        extract_main(argv + ["--max-seconds", "0"])
+    assert exit_info.value.code == 2 and "--max-seconds 0: expected a positive" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        extract_main(["--help"])
+    assert "default 60 s" in capsys.readouterr().out
+
+
+def test_non_finite_features_are_an_error_and_nothing_is_half_written(tmp_path):
+    import jax
+    import jax.numpy as jnp
+
+    from speechft_jax.data.source import FileSource
+    from speechft_jax.extract import extract_to_folder
+
+    bundle = sj.init_encoder(tiny_encoder_config(feat_extract_norm="layer"), seed=0)
+    (tmp_path / "audio").mkdir()
+    sf.write(tmp_path / "audio" / "a.wav", np.full(8000, 0.1, np.float32), 16000)
+    out = tmp_path / "f"
+    extract_to_folder(bundle, FileSource.from_folder(tmp_path / "audio"), out, [0, 2])
+    index_before = (out / "index.jsonl").read_bytes()
+
+    # one NaN weight in the last layer: hidden states 0 and 1 stay finite, 2 is all NaN
+    params = jax.tree_util.tree_map(lambda x: x, bundle.params)
+    dense = params["encoder"]["layers_1"]["feed_forward"]["output_dense"]
+    dense["kernel"] = jnp.asarray(dense["kernel"]).at[0, 0].set(jnp.nan)
+    poisoned = bundle.replace(params=params)
+    sf.write(tmp_path / "audio" / "b.wav", np.full(8000, 0.2, np.float32), 16000)
+    source = FileSource.from_folder(tmp_path / "audio")
+    with pytest.raises(DataError, match=r"b.wav: hidden state 2 has \d+ NaN/Inf value\(s\) of \d+"):
+        extract_to_folder(poisoned, source, out, [0, 2])
+    assert not (out / "b.npy").exists() and (out / "index.jsonl").read_bytes() == index_before
+    assert sorted(p.name for p in out.iterdir()) == ["a.npy", "index.jsonl"]  # no temporary left
+    # the layers before the poisoned one are fine
+    assert extract_to_folder(poisoned, source, tmp_path / "g", [0, 1])[1]["frames"] > 0

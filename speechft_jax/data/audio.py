@@ -21,8 +21,8 @@ import soxr
 from speechft_jax.data.errors import DataError
 
 SAMPLE_RATE = 16_000
-# The wav2vec2/HuBERT/WavLM CNN feature extractor has a receptive field of 400 samples (25 ms);
-# anything shorter yields zero frames.
+# The standard wav2vec2/HuBERT/WavLM CNN has a receptive field of 400 samples (25 ms): anything
+# shorter yields zero frames. Other CNNs differ: loaders take `EncoderConfig.receptive_field`.
 MIN_SAMPLES = 400
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg")
 

@@ -17,6 +17,10 @@ Training (`train=True`) shuffles, applies `augment` (speed factor drawn per utte
 pitch shift, noise; all seeded per utterance) and crops utterances longer than `max_length` at a
 random offset, unless the labels are sequences (CTC), where such utterances are left out of the
 epoch instead. Evaluation (`train=False`) keeps the source order, never crops and never drops.
+
+An utterance shorter than `min_samples` (the encoder's receptive field: its CNN would give no
+frame) is bad input, and so is a dataset too small for one batch: a `DataError` rather than a
+loader that spins through empty epochs.
 """
 
 from __future__ import annotations
@@ -48,7 +52,10 @@ class LoaderConfig:
 
     `batch_size` is per process. `bucket_lengths` None: `num_buckets` chosen from the data.
     `max_length`: training crop (or filter, for CTC labels). `repeat` None means `train`.
-    `normalize` is the encoder config's `do_normalize`.
+    `normalize` is the encoder config's `do_normalize`. `min_samples` is the shortest usable
+    utterance: the encoder's receptive field (`EncoderConfig.receptive_field`), below which its CNN
+    gives no frame; a shorter one (after the fastest speed perturbation, in training) is a
+    `DataError`, or skipped with `skip_bad`.
     """
 
     batch_size: int
@@ -66,12 +73,15 @@ class LoaderConfig:
     num_threads: int = 2
     prefetch_batches: int = 2
     length_multiple: int = FRAME_SAMPLES
+    min_samples: int = MIN_SAMPLES
 
     def __post_init__(self):
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
-        if self.max_length is not None and self.max_length < MIN_SAMPLES:
-            raise ValueError(f"max_length must be >= {MIN_SAMPLES} samples, got {self.max_length}")
+        if self.min_samples < 1:
+            raise ValueError(f"min_samples must be >= 1, got {self.min_samples}")
+        if self.max_length is not None and self.max_length < self.min_samples:
+            raise ValueError(f"max_length must be >= min_samples ({self.min_samples}), got {self.max_length}")
         if self.bucket_lengths is not None:
             object.__setattr__(self, "bucket_lengths", tuple(sorted(int(b) for b in self.bucket_lengths)))
 
@@ -82,16 +92,18 @@ def _length_tolerance(expected: int) -> int:
 
 
 class AudioLoader:
-    """Iterable of batches over an `AudioSource` (see the module docstring)."""
+    """Iterable of batches over an `AudioSource` (see the module docstring); `name` says what
+    the source is in error messages (default: its class name)."""
 
     def __init__(self, source: AudioSource, labels: Sequence[LabelSpec] = (),
                  config: LoaderConfig | None = None, *, process_index: int | None = None,
-                 process_count: int | None = None, **config_kwargs: Any):
+                 process_count: int | None = None, name: str | None = None, **config_kwargs: Any):
         if config is None:
             config = LoaderConfig(**config_kwargs)
         elif config_kwargs:
             raise TypeError("pass either a LoaderConfig or keyword arguments, not both")
         self.source = source
+        self.name = name or type(source).__name__
         self.labels = tuple(labels)
         check_label_keys(self.labels)
         self.config = config
@@ -103,25 +115,39 @@ class AudioLoader:
             raise ValueError(f"process_index {process_index} not in [0, {process_count})")
         self.process_index, self.process_count = process_index, process_count
         self.repeat = config.train if config.repeat is None else config.repeat
-        self.skipped = SkipLog(f"{type(source).__name__} loader") if config.skip_bad else None
+        self.skipped = SkipLog(f"{self.name} loader") if config.skip_bad else None
         self._read_metadata()
         self._choose_buckets()
         self._epoch, self._batch = 0, 0
         self._plan_cache: tuple[int, Any] | None = None
         self._pool: cf.ThreadPoolExecutor | None = None
+        self._check_batches(0)
 
     # ----------------------------------------------------------------- metadata, buckets
+    @property
+    def min_length(self) -> int:
+        """The shortest usable utterance in samples: `min_samples`, raised in training so that
+        the fastest speed perturbation (and view) still leaves the CNN one frame."""
+        cfg = self.config
+        fastest = max(cfg.augment.speed_factors) if cfg.train and cfg.augment.speed_factors else 1.0
+        if cfg.view is not None:
+            fastest *= max(cfg.view.speed_factors)
+        return max(cfg.min_samples, int(np.ceil(cfg.min_samples * fastest - 1e-9)))
+
     def _read_metadata(self) -> None:
         n = len(self.source)
         self.lengths = np.full(n, -1, np.int64)
         self.encoded: list[dict[str, Any] | None] = [None] * n
+        shortest = self.min_length
         for i in range(n):
             try:
                 where = self.source.origin(i)
                 length = int(self.source.num_samples(i))
-                if length < MIN_SAMPLES:
-                    raise DataError(where, f"audio has {length} samples at 16 kHz, fewer than "
-                                           f"the {MIN_SAMPLES} the encoder's CNN needs")
+                if length < shortest:
+                    sped = "" if shortest == self.config.min_samples else " once sped up for augmentation"
+                    raise DataError(where, f"audio has {length} samples at 16 kHz, fewer than the "
+                                           f"{shortest} the encoder's CNN needs for one frame{sped} "
+                                           f"(its receptive field is {self.config.min_samples})")
                 fields = self.source.fields(i)
                 self.encoded[i] = {s.key: s.encode(fields, where) for s in self.labels}
                 self.lengths[i] = length
@@ -130,7 +156,7 @@ class AudioLoader:
         if self.skipped is not None:
             self.skipped.warn()
         if not (self.lengths >= 0).any():
-            raise DataError(type(self.source).__name__, "no usable utterances")
+            raise DataError(self.name, "no usable utterances")
         self.label_widths: dict[str, int] = {}
         for spec in self.labels:
             if not isinstance(spec, SequenceLabels):
@@ -218,6 +244,24 @@ class AudioLoader:
         self._plan_cache = (epoch, (plans, factors, planned))
         return plans, factors, planned
 
+    def _check_batches(self, epoch: int) -> None:
+        """An epoch without a batch would make a repeating loader spin forever: refuse it."""
+        plans, _, planned = self._plan(epoch)
+        if plans:
+            return
+        cfg = self.config
+        usable = int((planned >= 0).sum())
+        if not usable:
+            raise DataError(self.name, f"no utterance is left after leaving out those longer than "
+                                       f"max_length {self.max_length} samples")
+        size = cfg.batch_size * self.process_count
+        per_process = (f" ({cfg.batch_size} per process x {self.process_count} processes)"
+                       if self.process_count > 1 else "")
+        remainder = (" with drop_remainder, which drops each length bucket's last part-filled batch"
+                     if cfg.drop_remainder else "")
+        raise DataError(self.name, f"{usable} usable utterance(s) make no batch of {size}{per_process}"
+                                   f"{remainder}; lower the batch size (or the number of buckets)")
+
     def num_batches(self, epoch: int | None = None) -> int:
         """Batches in an epoch (the current one by default); the same on every process."""
         return len(self._plan(self._epoch if epoch is None else epoch)[0])
@@ -294,11 +338,11 @@ class AudioLoader:
                 audio = audio[start:start + limit]
             else:  # a rounding difference between metadata and decoded length
                 audio = audio[:limit]
-        check_waveform(audio, where)
+        check_waveform(audio, where, cfg.min_samples)
         if cfg.view is not None:
             first, second = make_views(audio, cfg.view, np.random.default_rng([cfg.seed, epoch, index, 1]))
             second = second[:bucket_length]
-            check_waveform(second, where)
+            check_waveform(second, where, cfg.min_samples)
             return tuple(normalize_waveform(a) if cfg.normalize else a for a in (first[:bucket_length], second))
         return normalize_waveform(audio) if cfg.normalize else audio
 
@@ -346,6 +390,7 @@ class AudioLoader:
         try:
             while True:
                 epoch = self._epoch
+                self._check_batches(epoch)
                 plans, factors, planned = self._plan(epoch)
                 next_submit = self._batch
                 while self._batch < len(plans):
@@ -374,11 +419,13 @@ class AudioLoader:
 
 
 def evaluation_loader(source: AudioSource, labels: Sequence[LabelSpec] = (), *, batch_size: int = 8,
-                      normalize: bool = False) -> AudioLoader:
+                      normalize: bool = False, min_samples: int = MIN_SAMPLES) -> AudioLoader:
     """Every utterance of `source` once, in order, uncropped, read whole by this process (features
-    for probes, sweeps and k-means); rows keep `example_index` to map back to the source."""
+    for probes, sweeps and k-means); rows keep `example_index` to map back to the source.
+    `min_samples`: the encoder's receptive field (a shorter utterance is a `DataError`)."""
     return AudioLoader(source, labels, LoaderConfig(batch_size=batch_size, num_buckets=4, train=False, repeat=False,
-                                                    normalize=normalize), process_index=0, process_count=1)
+                                                    normalize=normalize, min_samples=min_samples),
+                       process_index=0, process_count=1)
 
 
 def make_global_batch(batch: dict[str, np.ndarray], mesh, batch_axes: str | tuple[str, ...] = "data"):

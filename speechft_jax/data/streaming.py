@@ -11,7 +11,8 @@ the position exactly by replaying the stream without decoding what was already u
 Fixed shapes need fixed label lengths: every `SequenceLabels` spec needs `max_length`, and
 `config.bucket_lengths` must be given. With several processes, item k goes to process
 `k % process_count`, and there must be a single bucket so that every process yields the same
-shapes at each step.
+shapes at each step. A whole pass over the stream that makes no batch (too few items for
+`batch_size` with `drop_remainder`, or all of them bad) is a `DataError`, not an endless loop.
 """
 
 from __future__ import annotations
@@ -124,7 +125,7 @@ class StreamingLoader:
                 else:
                     raise DataError(item.origin, f"audio has {len(audio)} samples, longer than "
                                                  f"the largest bucket {self.bucket_lengths[-1]}")
-            check_waveform(audio, item.origin)
+            check_waveform(audio, item.origin, cfg.min_samples)
             if cfg.normalize:
                 audio = normalize_waveform(audio)
         except DataError as err:
@@ -146,7 +147,10 @@ class StreamingLoader:
         while True:
             restore = getattr(self, "_restore", set())
             self._restore = set()
+            # A whole epoch from its start without a batch would repeat forever: an error.
+            fresh, yielded, items = self._consumed == 0 and not restore, 0, 0
             for k, item in enumerate(self.make_stream()):
+                items += 1
                 if k % self.process_count != self.process_index:
                     continue
                 if k < self._consumed:
@@ -163,12 +167,14 @@ class StreamingLoader:
                 b = int(np.searchsorted(self.bucket_lengths, len(prepared[1])))
                 self._buckets[b].append(prepared)
                 if len(self._buckets[b]) == bs:
+                    yielded += 1
                     yield self._batch(b)
             for b in range(len(self.bucket_lengths)):
                 if self._buckets[b]:
                     if self.config.drop_remainder:
                         self._buckets[b] = []
                     else:
+                        yielded += 1
                         yield self._batch(b)
             if self.skipped is not None:
                 self.skipped.warn()
@@ -177,6 +183,10 @@ class StreamingLoader:
                               f"than {self.max_length} samples (sequence labels cannot be cropped)",
                               stacklevel=2)
                 self.too_long = 0
+            if fresh and not yielded:
+                remainder = " with drop_remainder" if self.config.drop_remainder else ""
+                raise DataError("streaming loader", f"a whole pass over the stream ({items} item(s)) "
+                                                    f"made no batch of {bs}{remainder}; lower the batch size")
             self._epoch, self._consumed = self._epoch + 1, 0
             if not self.repeat:
                 return

@@ -18,7 +18,7 @@ from speechft_jax.data import (
     SPEED_FACTORS, AudioLoader, AugmentConfig, ClassLabel, ClassLabels, DataError, FileSource,
     LoaderConfig, SequenceLabels, Vocabulary,
 )
-from speechft_jax.data.audio import SAMPLE_RATE
+from speechft_jax.data.audio import MIN_SAMPLES, SAMPLE_RATE
 from speechft_jax.data.augment import ViewConfig
 from speechft_jax.data.lexicon import PhoneticSource, read_lexicon
 from speechft_jax.models.config import ConfigError
@@ -89,9 +89,11 @@ def _label_spec(task: TaskConfig, source, where: str):
 
 
 def build_task_data(task: TaskConfig, *, seed: int, normalize: bool, process_index: int,
-                    process_count: int, view: ViewConfig | None = None) -> TaskData:
+                    process_count: int, view: ViewConfig | None = None,
+                    min_samples: int = MIN_SAMPLES) -> TaskData:
     """The loader and task object of one configured task (see the module docstring); `view`
-    gives every row a second, perturbed view (a `score` task)."""
+    gives every row a second, perturbed view (a `score` task); `min_samples` is the encoder's
+    receptive field (a shorter utterance is a `DataError`)."""
     where = f"tasks.{task.name}"
     if task.batch_size % process_count:
         raise ConfigError(f"{where}.batch_size={task.batch_size}, expected a multiple of the "
@@ -117,10 +119,11 @@ def build_task_data(task: TaskConfig, *, seed: int, normalize: bool, process_ind
         max_length=None if task.max_seconds is None else int(task.max_seconds * SAMPLE_RATE),
         train=True, seed=seed, normalize=normalize, drop_remainder=True,
         augment=AugmentConfig(speed_factors=SPEED_FACTORS if task.speed_perturb else ()),
-        view=view if task.kind == "score" else None,
+        view=view if task.kind == "score" else None, min_samples=min_samples,
     )
     loader = AudioLoader(source, [] if spec is None else [spec], loader_config, process_index=process_index,
-                         process_count=process_count)
+                         process_count=process_count,
+                         name=f"{where}.data ({task.data.path or task.data.task}, split {task.data.split})")
     if self_supervised:
         return TaskData(task, loader, None, None)
     if task.kind == "ctc":

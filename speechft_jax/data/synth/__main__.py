@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 
+from speechft_jax.cli import ArgumentParser
 from speechft_jax.data.synth.build import build_corpus, ensure_corpus
 from speechft_jax.data.synth.presets import PRESETS
 from speechft_jax.data.synth.stats import corpus_report, format_report
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m speechft_jax.data.synth",
+    parser = ArgumentParser(prog="python -m speechft_jax.data.synth",
                                      description="Build the synthetic multi-task speech corpus.")
     parser.add_argument("--out", help="output folder (default: the cache, built once)")
     parser.add_argument("--preset", default="demo", choices=sorted(PRESETS))
