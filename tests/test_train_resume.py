@@ -122,3 +122,59 @@ def test_a_saved_state_of_another_layout_is_a_one_line_error(tmp_path):
     state, loaders, step = checkpoints.restore(abstract(saved))
     assert step == 3 and loaders == {"pr": {}} and float(state["opt"]["inner"]["mu"].sum()) == 3.0
     checkpoints.close()
+
+
+def test_killed_after_the_last_checkpoint_reports_the_logged_final_loss(stable_run, tmp_path, capsys):
+    """Killed after the last checkpoint but before the export and summary: the resumed run trains
+    no step, and its final loss is the logged one (it was NaN)."""
+    import shutil
+
+    config_path, reference = stable_run
+    run_dir = tmp_path / "killed_late"
+    shutil.copytree(reference.output_dir, run_dir)
+    (run_dir / "summary.json").unlink()
+    shutil.rmtree(run_dir / "encoder")
+    resumed = train(load_train_config(config_path, [f"output_dir={run_dir}"]))
+    assert resumed.resumed_from == 16
+    logged = read_metrics(run_dir)[-1]["loss"]
+    assert np.isfinite(resumed.final_loss) and resumed.final_loss == pytest.approx(logged)
+    assert resumed.final_loss == pytest.approx(reference.final_loss)
+    assert json.loads((run_dir / "summary.json").read_text())["final_loss"] == pytest.approx(logged)
+    assert f"final loss {logged:.4f}" in capsys.readouterr().out
+    for key, value in _weights(reference.output_dir).items():
+        np.testing.assert_array_equal(_weights(run_dir)[key], value, err_msg=key)
+
+
+def test_an_async_save_that_fails_in_the_background_is_a_one_line_error(tmp_path, monkeypatch, capfd):
+    """The step directory cannot be committed (renamed into place) while the run goes on: the
+    failure comes back as one line at the next wait, without Orbax's tracebacks, and the previous
+    checkpoint is kept."""
+    import errno
+
+    import jax.numpy as jnp
+
+    from speechft_jax.checkpoints import CheckpointError
+    from speechft_jax.train.checkpointing import RunCheckpoints, saved_steps
+
+    directory = tmp_path / "checkpoints"
+    checkpoints = RunCheckpoints(directory, every_steps=1, keep=2, async_save=True)
+    checkpoints.save(1, {"w": jnp.ones(3)}, {"pr": {}})
+    checkpoints.wait()
+    real_rename = os.rename
+
+    def rename(src, dst, *args, **kwargs):
+        # as root, chmod does not block writes: refuse the commit of a step as a read-only disk would
+        if Path(dst).parent == directory:
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(dst))
+        return real_rename(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(os, "rename", rename)
+    capfd.readouterr()
+    assert checkpoints.save(2, {"w": jnp.zeros(3)}, {"pr": {}})   # started; it fails in the background
+    with pytest.raises(CheckpointError, match=r"checkpoints: saving a checkpoint failed \(Permission denied: "
+                                              r".*checkpoints/2\); stopped, the last complete checkpoint is step 1$"):
+        checkpoints.wait()
+    checkpoints.wait()
+    checkpoints.close()   # reported once: nothing more to raise
+    assert saved_steps(directory) == [1]
+    assert "Traceback" not in capfd.readouterr().err

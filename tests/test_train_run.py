@@ -1,6 +1,7 @@
 """End-to-end fine-tuning runs on the tiny corpus: what each method freezes, trains and writes."""
 
 import json
+import os
 
 import jax
 import numpy as np
@@ -182,3 +183,103 @@ def test_multitask_with_gradient_accumulation(demo_corpus_tiny, tmp_path):
     state = json.loads(next((result.output_dir / "checkpoints" / "3" / "loaders").glob("metadata")).read_text())
     assert {name: s["batch"] + s["epoch"] * 10_000 for name, s in state.items()} == {"pr": 6, "spk": 6}
     assert (result.output_dir / "labels" / "spk.classes.txt").is_file()
+
+
+# ------------------------------------------------------------------------------ the run directory
+def test_a_failed_start_does_not_claim_the_directory(demo_corpus_tiny, tmp_path, monkeypatch, capsys):
+    """A run that stopped before its first checkpoint left only `config.yaml`: a fixed config
+    starts over in the same directory (a lock file left by a dead process is no obstacle); once
+    the directory holds a checkpoint, another setting is refused."""
+    from speechft_jax.models.config import ConfigError
+    from speechft_jax.train import loop
+    from speechft_jax.train.run_lock import LOCK_NAME
+
+    run = tmp_path / "run"
+    bad = write_train_config(tmp_path / "bad.yaml", demo_corpus_tiny, run, mesh={"fsdp": 3})
+    with pytest.raises(ConfigError, match=r"mesh\.fsdp=3, expected a divisor"):
+        train(load_train_config(bad))
+    assert load_train_config(run / loop.CONFIG_NAME).mesh.fsdp == 3
+
+    class Started(Exception):
+        pass
+
+    def started(*args, **kwargs):  # the run got past its directory checks: no need to train it
+        raise Started
+
+    monkeypatch.setattr(loop, "start_encoder", started)
+    (run / LOCK_NAME).write_text("pid 999999 on host gone\n")  # left by a killed run
+    fixed = write_train_config(tmp_path / "fixed.yaml", demo_corpus_tiny, run)
+    with pytest.raises(Started):
+        train(load_train_config(fixed))
+    assert load_train_config(run / loop.CONFIG_NAME) == load_train_config(fixed)
+    assert "has no checkpoint; starting over" in capsys.readouterr().out
+    (run / "checkpoints" / "2").mkdir()   # a complete checkpoint, as Orbax names one
+    with pytest.raises(ConfigError, match=r"holds a run with mesh\.fsdp=1, the new config has 3"):
+        train(load_train_config(bad))
+
+
+def test_an_unwritable_output_dir_is_a_one_line_error_before_any_model_work(demo_corpus_tiny, tmp_path, monkeypatch):
+    # tests run as root, where chmod does not block writes: a regular file where a directory must
+    # be makes the path unwritable instead
+    from speechft_jax.models.config import ConfigError
+    from speechft_jax.train import loop
+
+    monkeypatch.setattr(loop, "start_encoder", lambda *a, **k: pytest.fail("the model was built"))
+    (tmp_path / "file").write_text("")
+    path = write_train_config(tmp_path / "c.yaml", demo_corpus_tiny, tmp_path / "file" / "run")
+    with pytest.raises(ConfigError, match=r"^output_dir: cannot write in .*/file/run \(Not a directory\)$"):
+        train(load_train_config(path))
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "checkpoints").write_text("")
+    path = write_train_config(tmp_path / "c.yaml", demo_corpus_tiny, tmp_path / "run")
+    with pytest.raises(ConfigError, match=r"^output_dir: cannot write in .*/run/checkpoints \(it is a file, not a directory\)$"):
+        train(load_train_config(path))
+
+
+def test_a_checkpoint_save_that_fails_mid_run_stops_at_once(demo_corpus_tiny, tmp_path, monkeypatch):
+    """`checkpoints/` turns unwritable after the first checkpoint: the next save stops the run with
+    one line (no background retries, no minutes-long wait) and the first checkpoint is kept."""
+    import errno
+    from pathlib import Path
+
+    from speechft_jax.checkpoints import CheckpointError
+    from speechft_jax.train.checkpointing import saved_steps
+
+    run = tmp_path / "run"
+    checkpoints = run / "checkpoints"
+    real_mkdir = os.mkdir
+
+    def mkdir(path, *args, **kwargs):
+        # as root, chmod does not block writes: refuse every new step directory instead, as an
+        # unwritable checkpoints/ would, once the first checkpoint is complete
+        if Path(path).parent == checkpoints and saved_steps(checkpoints):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
+        return real_mkdir(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "mkdir", mkdir)
+    path = write_train_config(tmp_path / "c.yaml", demo_corpus_tiny, run, optimizer={"steps": 3, "beta": 0.0},
+                              finetune={"early_checkpoints": []})
+    with pytest.raises(CheckpointError, match=r"checkpoints: saving a checkpoint failed \(Permission denied: "
+                                              r".*\); stopped, the last complete checkpoint is step 1$") as info:
+        train(load_train_config(path))
+    assert "\n" not in str(info.value)
+    # Orbax saves the first step, then every 2: the save of step 2 failed
+    assert saved_steps(checkpoints) == [1] and not (run / "encoder").exists()
+    assert read_metrics(run)[-1]["step"] == 2   # stopped at the failed save, not steps later
+
+
+def test_a_second_run_into_a_directory_in_use_is_refused(demo_corpus_tiny, tmp_path, capsys):
+    from speechft_jax.train.__main__ import main
+    from speechft_jax.train.run_lock import RunDirectoryInUse, run_directory_lock
+
+    run = tmp_path / "run"
+    run.mkdir()
+    path = write_train_config(tmp_path / "c.yaml", demo_corpus_tiny, run)
+    with run_directory_lock(run):   # the first run, still going
+        with pytest.raises(RunDirectoryInUse, match=rf"^output_dir={run}: another run is using this directory "
+                                                    rf"\(pid {os.getpid()} on host .+; lock .*\.lock\)"):
+            train(load_train_config(path))
+        assert main(["--config", str(path)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: output_dir=") and err.count("\n") == 1
+    assert not (run / "config.yaml").exists()   # the second run wrote nothing

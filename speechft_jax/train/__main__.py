@@ -7,12 +7,13 @@ and a plot under `output_dir/sweep/`), as `configs/demo.yaml` does.
 
 from __future__ import annotations
 
-import argparse
 import sys
+
+from speechft_jax.cli import ArgumentParser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m speechft_jax.train", description=(
+    parser = ArgumentParser(prog="python -m speechft_jax.train", description=(
         "Fine-tune a speech encoder (Speech-FT stable fine-tuning and its baselines). Re-running "
         "into the same output_dir continues from its latest checkpoint."))
     parser.add_argument("--config", required=True, help="a YAML file in configs/")
@@ -44,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
             print(report(run_sweep(training_run_sweep(config, result, dirs))))
     except (ConfigError, DataError, CheckpointError, MergeError, TrainingDiverged) as err:
         print(f"error: {err}", file=sys.stderr)
-        return 1
+        return 2
     return 0
 
 

@@ -7,13 +7,17 @@ donated update step -> the loop (progress bar, metrics, NaN stop, checkpoints, e
 
 A run re-started into the same `output_dir` continues from its latest checkpoint and ends with
 the same parameters as an uninterrupted run (data order, dropout and SpecAugment keys are all
-functions of the seed and the step). A finished run is not repeated.
+functions of the seed and the step). A finished run is not repeated. A run has started only once
+its directory holds a checkpoint: before that, a new config may start over in it; after, a
+changed setting is an error. Process 0 checks that it can write there before any model work and
+holds the directory's lock (`run_lock.py`) for the whole run.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import tempfile
 import time
 from pathlib import Path
 from typing import Sequence
@@ -27,15 +31,17 @@ import yaml
 from speechft_jax.checkpoints import save_pretrained
 from speechft_jax.checkpoints.params_io import abstract_boxed_params, params_fingerprint
 from speechft_jax.checkpoints.state_dict_io import atomic_write_bytes, atomic_write_json
-from speechft_jax.config_loading import to_dict
+from speechft_jax.config_loading import load_yaml, to_dict
 from speechft_jax.data import make_global_batch
 from speechft_jax.models.config import ConfigError
 from speechft_jax.models.lora import init_lora
+from speechft_jax.objectives.hubert_targets import KMEANS_NAME
 from speechft_jax.train import sharding as S
-from speechft_jax.train.checkpointing import RunCheckpoints, abstract_with_shardings
+from speechft_jax.train.checkpointing import RunCheckpoints, abstract_with_shardings, saved_steps
 from speechft_jax.train.config import TrainConfig
 from speechft_jax.train.metrics_log import MetricsLog
 from speechft_jax.train.optimizer import encoder_start_step, stable_finetuning_optimizer
+from speechft_jax.train.run_lock import run_directory_lock
 from speechft_jax.train.schedules import stable_finetuning_schedule
 from speechft_jax.train.start_encoder import init_fn, start_encoder
 from speechft_jax.train.step import encoder_params, init_train_state, make_loss_fn, make_train_step
@@ -47,6 +53,7 @@ CONFIG_NAME = "config.yaml"
 SUMMARY_NAME = "summary.json"
 ENCODER_DIR = "encoder"
 SHARDING_NAME = "sharding.json"
+CHECKPOINTS_DIR = "checkpoints"
 # settings that may change between a run and its resumption
 _RESUMABLE_CHANGES = ("logging", "checkpoint", "output_dir", "sweep")
 
@@ -71,7 +78,7 @@ def check_finite(step: int, metrics: dict, last_good_step: int | None) -> None:
 class TrainResult:
     output_dir: Path
     steps: int
-    final_loss: float
+    final_loss: float  # the last step's loss (the last line of metrics.jsonl, a window of one step)
     encoder_dir: Path
     early_dirs: list
     wall_seconds: float
@@ -94,22 +101,37 @@ def _first_difference(old, new, prefix=""):
     return None if old == new else (prefix.rstrip("."), old, new)
 
 
-def _prepare_output_dir(config: TrainConfig, is_writer: bool) -> Path:
-    out = Path(config.output_dir)
+def _check_writable(directory: Path) -> None:
+    """Create `directory` and write a file in it (`os.access` says yes to root and on some network
+    mounts): a one-line `ConfigError` now instead of a traceback after compilation."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=directory):
+            pass
+    except OSError as err:
+        reason = "it is a file, not a directory" if isinstance(err, FileExistsError) else err.strerror or err
+        raise ConfigError(f"output_dir: cannot write in {directory} ({reason})") from None
+
+
+def _prepare_output_dir(config: TrainConfig, out: Path, is_writer: bool) -> None:
+    """Compare `config` with the directory's saved one and save it (process 0, holding the lock)."""
     resolved = to_dict(config)
     saved_path = out / CONFIG_NAME
     if saved_path.is_file():
-        saved = yaml.safe_load(saved_path.read_text()) or {}
+        saved = load_yaml(saved_path.read_text(), str(saved_path)) or {}
         comparable = lambda d: {k: v for k, v in d.items() if k not in _RESUMABLE_CHANGES}
         diff = _first_difference(comparable(saved), comparable(resolved))
-        if diff:
+        if diff and saved_steps(out / CHECKPOINTS_DIR):
             raise ConfigError(f"{saved_path}: this directory holds a run with {diff[0]}={diff[1]!r}, "
                               f"the new config has {diff[2]!r}; resume with the same settings or "
                               f"choose another output_dir")
+        if diff and is_writer:  # an earlier start that never checkpointed: nothing to resume
+            print(f"{out}: the run started there with {diff[0]}={diff[1]!r} has no checkpoint; "
+                  f"starting over with {diff[2]!r}")
+            (out / KMEANS_NAME).unlink(missing_ok=True)  # centroids fitted under the old settings
     if is_writer:
-        out.mkdir(parents=True, exist_ok=True)
+        _check_writable(out / CHECKPOINTS_DIR)
         atomic_write_bytes(saved_path, yaml.safe_dump(resolved, sort_keys=False).encode())
-    return out
 
 
 def _to_host(tree):
@@ -125,7 +147,19 @@ def train(config: TrainConfig, *, config_dir: Path | Sequence[Path] | None = Non
     """Run (or continue) the fine-tuning described by `config`; see the module docstring."""
     started = time.time()
     is_writer = jax.process_index() == 0
-    out = _prepare_output_dir(config, is_writer)
+    out = Path(config.output_dir)
+    if require_checkpoint and not saved_steps(out / CHECKPOINTS_DIR):  # before creating anything there
+        raise ConfigError(f"--resume: {out / CHECKPOINTS_DIR} holds no checkpoint to resume from")
+    if not is_writer:
+        _prepare_output_dir(config, out, is_writer)
+        return _train_in(out, config, config_dir, started, is_writer)
+    _check_writable(out)
+    with run_directory_lock(out):
+        _prepare_output_dir(config, out, is_writer)
+        return _train_in(out, config, config_dir, started, is_writer)
+
+
+def _train_in(out: Path, config: TrainConfig, config_dir, started: float, is_writer: bool) -> TrainResult:
     if (out / SUMMARY_NAME).is_file() and (out / ENCODER_DIR).is_dir():
         summary = json.loads((out / SUMMARY_NAME).read_text())
         print(f"{out}: this run already finished ({summary['steps']} steps); nothing to do")
@@ -157,7 +191,7 @@ def train(config: TrainConfig, *, config_dir: Path | Sequence[Path] | None = Non
                               f"mesh.data x mesh.fsdp = {data_parallel}")
     task_data = [build_task_data(t, seed=config.seed, normalize=bool(bundle.preprocessor.get("do_normalize")),
                                  process_index=jax.process_index(), process_count=jax.process_count(),
-                                 view=view_for(config))
+                                 view=view_for(config), min_samples=bundle.config.receptive_field)
                  for t in config.tasks]
     frozen = attach_objectives(config, bundle, theta_0, task_data, out=out, mesh=mesh, config_dir=config_dir,
                                is_writer=is_writer)
@@ -196,11 +230,9 @@ def train(config: TrainConfig, *, config_dir: Path | Sequence[Path] | None = Non
         params_shardings["encoder"] = enc_shardings
     state_shardings = S.state_shardings(abstract_state, abstract_state.params, params_shardings, mesh)
 
-    checkpoints = RunCheckpoints(out / "checkpoints", every_steps=config.checkpoint.every_steps,
+    checkpoints = RunCheckpoints(out / CHECKPOINTS_DIR, every_steps=config.checkpoint.every_steps,
                                  keep=config.checkpoint.keep, async_save=config.checkpoint.async_save)
     resumed_from = checkpoints.latest_step()
-    if require_checkpoint and resumed_from is None:
-        raise ConfigError(f"--resume: {out / 'checkpoints'} holds no checkpoint to resume from")
     if resumed_from is not None:
         state, loader_states, _ = checkpoints.restore(abstract_with_shardings(abstract_state, state_shardings))
         for td in task_data:
@@ -245,7 +277,6 @@ def train(config: TrainConfig, *, config_dir: Path | Sequence[Path] | None = Non
     if resumed_from is not None:
         log.write(f"resuming from the checkpoint at step {resumed_from}")
     iterators = {td.config.name: iter(td.loader) for td in task_data}
-    loss = float("nan")
     try:
         with jax.set_mesh(mesh), nn.logical_axis_rules(rules):
             while step < total:
@@ -258,24 +289,32 @@ def train(config: TrainConfig, *, config_dir: Path | Sequence[Path] | None = Non
                     for k, v in metrics.items():
                         window[k] = window.get(k, 0.0) + v / accum
                 step += 1
-                loss = window["loss"]
                 lr = float(encoder_schedule(step - 1)) if step > encoder_start else 0.0
+                if step == total:  # the last step in a window of its own: the summary's final loss
+                    log.flush(step - 1)
                 log.add(step, window, encoder_lr=lr)
                 if step in early:
                     early_dirs.append(out / "early" / f"step_{step:06d}")
                     export(state.params, early_dirs[-1])
                     log.write(f"step {step}: encoder exported to {early_dirs[-1]} (early checkpoint {early[step]:g})")
                 loader_states = {td.config.name: td.loader.get_state() for td in task_data}
+                if step == total:  # the last metrics are on disk before the checkpoint a resume starts from
+                    log.flush(step)
                 checkpoints.save(step, state, loader_states, force=step == total)
-        log.flush(step)
+        checkpoints.wait()  # a failed last save stops here, before the encoder is exported
         encoder_dir = out / ENCODER_DIR
         fingerprint = params_fingerprint(export(state.params, encoder_dir))
     finally:
         log.close()
-        checkpoints.wait()
-        checkpoints.close()
-        for td in task_data:
-            td.loader.close()
+        try:
+            checkpoints.wait()
+        finally:
+            checkpoints.close()
+            for td in task_data:
+                td.loader.close()
+    # the last step's loss, from the metrics log rather than this process's loop: a run resumed
+    # from its last checkpoint trains no step
+    loss = log.last_value("loss")
     result = TrainResult(out, total, loss, encoder_dir, early_dirs, round(time.time() - started, 2), resumed_from,
                          fingerprint)
     if is_writer:

@@ -3,6 +3,8 @@
 `MetricsLog` averages step metrics over a window and writes one JSON line per window (and the
 same scalars as TensorBoard events through tensorboardX). On resume, lines past the restored
 step are dropped first, so the file reads as one uninterrupted run. Only process 0 writes.
+`last_value` reads the latest window, whether this process or an earlier one (before a resume)
+logged it.
 """
 
 from __future__ import annotations
@@ -27,11 +29,10 @@ def read_metrics(path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def _truncate_after(path: Path, step: int) -> None:
+def _lines_through(path: Path, step: int) -> list[str]:
     if not path.is_file():
-        return
-    kept = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line)["step"] <= step]
-    atomic_write_bytes(path, "".join(line + "\n" for line in kept).encode())
+        return []
+    return [line for line in path.read_text().splitlines() if line.strip() and json.loads(line)["step"] <= step]
 
 
 class MetricsLog:
@@ -44,8 +45,10 @@ class MetricsLog:
         self._sums: dict[str, float] = {}
         self._count = 0
         self._writer = None
+        kept = _lines_through(self.out_dir / METRICS_NAME, start_step)
+        self._last = json.loads(kept[-1]) if kept else {}
         if enabled:
-            _truncate_after(self.out_dir / METRICS_NAME, start_step)
+            atomic_write_bytes(self.out_dir / METRICS_NAME, "".join(line + "\n" for line in kept).encode())
             self._file = open(self.out_dir / METRICS_NAME, "a")
             if tensorboard:
                 try:
@@ -72,6 +75,7 @@ class MetricsLog:
             return
         record = {"step": step, **{k: v / self._count for k, v in sorted(self._sums.items())}}
         self._sums, self._count = {}, 0
+        self._last = record
         if not self.enabled:
             return
         self._file.write(json.dumps({k: (v if not isinstance(v, float) or math.isfinite(v) else str(v))
@@ -82,6 +86,10 @@ class MetricsLog:
                 if key != "step" and math.isfinite(value):
                     self._writer.add_scalar(key, value, step)
             self._writer.flush()
+
+    def last_value(self, key: str) -> float:
+        """`key` in the latest window logged (NaN when none has been)."""
+        return float(self._last.get(key, "nan"))  # a non-finite value is logged as a string
 
     def write(self, message: str) -> None:
         """A line of text that does not break the progress bar."""
