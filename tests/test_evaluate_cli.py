@@ -70,6 +70,37 @@ def test_similarity_reuses_the_probes_test_features(encoders, demo_corpus_tiny, 
     assert sorted(extracted) == ["sid dev features", "sid test features", "sid train features"]
 
 
+def test_cache_dir_serves_no_features_of_other_labels(encoders, demo_corpus_tiny, tmp_path, monkeypatch, capsys):
+    import shutil
+
+    import speechft_jax.evaluate.runner as runner
+
+    corpus, cache = shutil.copytree(demo_corpus_tiny, tmp_path / "corpus"), str(tmp_path / "cache")
+    extracted, real = [], runner.extract_feature_set
+    monkeypatch.setattr(runner, "extract_feature_set",
+                        lambda *args, **kwargs: extracted.append(kwargs["desc"]) or real(*args, **kwargs))
+
+    def edit(split, change):
+        records = [json.loads(line) for line in (corpus / "sid.jsonl").read_text().splitlines()]
+        change([r for r in records if r["split"] == split])
+        (corpus / "sid.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+
+    def rotate(rows):
+        for row, speaker in zip(rows, [r["speaker"] for r in rows[1:] + rows[:1]]):
+            row["speaker"] = speaker
+
+    assert _run(encoders, corpus, "--cache-dir", cache) == 0
+    extracted.clear()
+    edit("test", rotate)  # the test split's speakers rotated: its cached features' labels are stale
+    assert _run(encoders, corpus, "--cache-dir", cache) == 0
+    assert extracted == ["sid test features"]
+    edit("dev", lambda rows: rows[0].update(speaker="spk_nobody"))
+    capsys.readouterr()
+    assert _run(encoders, corpus, "--cache-dir", cache) == 2
+    err = capsys.readouterr().err
+    assert "speaker 'spk_nobody' is not one of the" in err and err.count("\n") == 1
+
+
 @pytest.mark.parametrize("extra, message", [
     (["--lr", "0"], "learning_rates=[0.0]: expected one or more positive numbers"),
     (["--lr", "1e-3,abc"], "--lr 1e-3,abc: expected comma-separated numbers"),
@@ -82,3 +113,12 @@ def test_probe_settings_are_checked_before_any_loading(tmp_path, capsys, extra, 
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
     assert not (tmp_path / "eval.json").exists()
+
+
+def test_an_unwritable_cache_dir_fails_before_any_loading(tmp_path, capsys):
+    (tmp_path / "a_file").write_text("not a folder")
+    cache = tmp_path / "a_file" / "cache"  # tests run as root: a read-only folder would still take files
+    argv = ["--encoder", str(tmp_path / "never_read"), "--tasks", "sid", "--cache-dir", str(cache)]
+    assert evaluate_main(argv) == 2
+    err = capsys.readouterr().err
+    assert f"--cache-dir={cache}: cannot write there (Not a directory)" in err and err.count("\n") == 1

@@ -36,6 +36,84 @@ def test_sweep_cli_writes_scores_table_and_plot(demo_corpus_tiny, tmp_path, caps
     assert "Speech-FT" in out and "fine-tuned" in out  # alpha 1 without a finetuned_label
 
 
+def _tiny_sweep(tmp_path, corpus_dir, output_dir, *, encoders=True, **changes):
+    """Two saved random encoders (unless not `encoders`) and a one-task sweep config over three
+    alphas; the config's path."""
+    for name, seed in (("base", 0), ("ft", 1)):
+        if encoders and not (tmp_path / name).exists():
+            sj.save_pretrained(sj.init_encoder(tiny_encoder_config(), seed=seed), tmp_path / name)
+    path = tmp_path / "sweep.yaml"
+    path.write_text(yaml.safe_dump({
+        "pretrained": str(tmp_path / "base"), "finetuned": str(tmp_path / "ft"), "output_dir": str(output_dir),
+        "alphas": [0.0, 0.5, 1.0], "tasks": ["sid"], "corpus_dir": str(corpus_dir),
+        "probe": {"steps": 10, "learning_rates": [1e-2], "batch_size": 8}, **changes}))
+    return path
+
+
+def test_an_unwritable_output_dir_fails_before_any_work(demo_corpus_tiny, tmp_path, monkeypatch, capsys):
+    import speechft_jax.sweep.runner as runner
+
+    (tmp_path / "a_file").write_text("not a folder")
+    output_dir = tmp_path / "a_file" / "out"  # as root, a read-only folder would still take files
+    path = _tiny_sweep(tmp_path, demo_corpus_tiny, output_dir, encoders=False)  # never read
+    work = []
+    monkeypatch.setattr(runner, "sweep_feature_sets", lambda *args, **kwargs: work.append(1))
+    monkeypatch.setattr(runner, "load_pretrained", lambda *args, **kwargs: work.append(1))
+    assert sweep_main(["--config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert f"output_dir={output_dir}: cannot write there" in err and err.count("\n") == 1
+    assert work == []
+
+
+def test_an_interrupted_sweep_resumes_with_the_missing_alphas_only(demo_corpus_tiny, tmp_path, monkeypatch):
+    import speechft_jax.sweep.runner as runner
+    from speechft_jax.sweep.runner import format_table
+
+    assert sweep_main(["--config", str(_tiny_sweep(tmp_path, demo_corpus_tiny, tmp_path / "whole"))]) == 0
+    whole = json.loads((tmp_path / "whole" / "sweep.json").read_text())
+    assert not (tmp_path / "whole" / "sweep.partial.json").exists()  # complete: nothing left to resume
+
+    probes, feature_alphas = [], []
+    real_probe, real_features = runner.train_probe, runner.sweep_feature_sets
+
+    def probe(*args, **kwargs):
+        if stop_at is not None and len(probes) == stop_at:
+            raise RuntimeError("interrupted")
+        probes.append(1)
+        return real_probe(*args, **kwargs)
+
+    def features(bundle, theta_ft, alphas, *args, **kwargs):
+        feature_alphas.append(list(alphas))
+        return real_features(bundle, theta_ft, alphas, *args, **kwargs)
+
+    monkeypatch.setattr(runner, "train_probe", probe)
+    monkeypatch.setattr(runner, "sweep_feature_sets", features)
+    path = _tiny_sweep(tmp_path, demo_corpus_tiny, tmp_path / "parts")
+    stop_at = 1  # the probe of the second alpha fails: the first one's result is kept
+    with pytest.raises(RuntimeError, match="interrupted"):
+        sweep_main(["--config", str(path)])
+    partial = json.loads((tmp_path / "parts" / "sweep.partial.json").read_text())
+    assert list(partial["results"]["sid"]) == ["0.0"] and set(partial["similarity"]) == {"0.0", "0.5", "1.0"}
+
+    stop_at, probes[:], feature_alphas[:] = None, [], []
+    assert sweep_main(["--config", str(path)]) == 0
+    assert len(probes) == 2 and feature_alphas == [[0.5, 1.0]] * 3  # train, dev, test: alpha 0 is done
+    resumed = json.loads((tmp_path / "parts" / "sweep.json").read_text())
+    assert format_table(resumed) == format_table(whole)
+    assert {k: v for k, v in resumed.items() if k != "wall_seconds"} == {
+        k: v for k, v in whole.items() if k != "wall_seconds"}
+    assert not (tmp_path / "parts" / "sweep.partial.json").exists()
+
+    # a changed setting never reuses a kept result: interrupted again, then run with another seed
+    stop_at, probes[:] = 1, []
+    with pytest.raises(RuntimeError, match="interrupted"):
+        sweep_main(["--config", str(path)])
+    stop_at, probes[:], feature_alphas[:] = 0, [], []
+    with pytest.raises(RuntimeError, match="interrupted"):
+        sweep_main(["--config", str(path), "--set", "seed=1"])
+    assert feature_alphas == [[0.0, 0.5, 1.0]] * 3
+
+
 @pytest.mark.parametrize("config,method", [
     ("demo.yaml", "Stable-FT"), ("demo_full.yaml", "full FT"), ("demo_pr_lora.yaml", "LoRA"),
     ("demo_pr_l2.yaml", "L2 reg."), ("demo_pr_early.yaml", "Stable-FT"), ("demo_score.yaml", "SCORE"),
@@ -53,7 +131,7 @@ def test_a_training_run_names_alpha_1_by_its_method(config, method):
 
 @pytest.mark.parametrize("change, message", [
     ({"select_on": ["sid"]}, "select_on: 'sid' is not one of tasks ['pr']"),
-    ({"alphas": [0.0, float("nan")]}, "alphas=[0.0, nan]: expected one or more finite numbers"),
+    ({"alphas": [0.0, float("nan")]}, "alphas[1]=nan, expected a finite number"),
     ({"probe": {"learning_rates": [-1e-3]}}, "learning_rates=[-0.001]: expected one or more positive numbers"),
 ])
 def test_sweep_config_errors_name_the_key(tmp_path, capsys, change, message):
@@ -120,6 +198,6 @@ def test_training_sweep_section_errors(demo_corpus_tiny, tmp_path, capsys, chang
     for key, value in change.items():
         config[key] = {**config[key], **value} if key == "sweep" else value
     path.write_text(yaml.safe_dump(config))
-    assert train_main(["--config", str(path)]) == 1
+    assert train_main(["--config", str(path)]) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1

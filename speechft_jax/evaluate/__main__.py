@@ -11,7 +11,6 @@ table and writes `--out` JSON.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import sys
 import tempfile
@@ -20,6 +19,7 @@ from pathlib import Path
 
 from speechft_jax.checkpoints import CheckpointError, load_pretrained
 from speechft_jax.checkpoints.state_dict_io import atomic_write_json
+from speechft_jax.cli import ArgumentParser
 from speechft_jax.evaluate.probe_settings import ProbeSettings
 from speechft_jax.merge import MergeError
 from speechft_jax.models.config import ConfigError
@@ -33,7 +33,7 @@ def _learning_rates(text: str) -> tuple[float, ...]:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m speechft_jax.evaluate", description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(prog="python -m speechft_jax.evaluate", description=__doc__.split("\n\n")[0])
     parser.add_argument("--encoder", required=True, help="encoder directory (transformers or speechft) or hub id")
     parser.add_argument("--tasks", default="pr,sid,ks,style",
                         help="comma-separated: pr, asr, sid, ks, style, qbe (default: pr,sid,ks,style)")
@@ -55,11 +55,14 @@ def main(argv=None) -> int:
     try:
         from speechft_jax.checkpoints.bundle import init_encoder
         from speechft_jax.data.synth import ensure_corpus
+        from speechft_jax.evaluate.features import check_writable
         from speechft_jax.evaluate.runner import evaluate_encoder, similarity_to_reference
         from speechft_jax.merge import check_same_architecture
 
         probe = ProbeSettings(steps=args.steps, learning_rates=_learning_rates(args.lr), batch_size=args.batch_size)
         probe.validate()
+        if args.cache_dir:  # before any work: features computed for a cache that cannot take them are lost
+            check_writable(Path(args.cache_dir), "--cache-dir")
         tasks = [t for t in args.tasks.split(",") if t]
         bundle = load_pretrained(args.encoder)
         if args.random_init:

@@ -18,7 +18,7 @@ from typing import Sequence
 
 from speechft_jax.data.labels import SequenceLabels
 from speechft_jax.checkpoints.params_io import params_fingerprint
-from speechft_jax.evaluate.features import FeatureSet, cached_feature_set, extract_feature_set
+from speechft_jax.evaluate.features import FeatureSet, cached_feature_set, extract_feature_set, feature_cache_key
 from speechft_jax.evaluate.probe import ProbeResult, ProbeSpec, train_probe
 
 EVAL_TASKS = ("pr", "asr", "sid", "ks", "style")
@@ -77,10 +77,14 @@ def _fingerprint(bundle, params, cache_dir) -> str:
     return params_fingerprint(bundle.params if params is None else params) if cache_dir else ""
 
 
-def _features(bundle, key: str, source, label_spec, *, params, cache_dir, fingerprint, desc: str) -> FeatureSet:
+def _features(bundle, name: str, source, label_spec, *, params, cache_dir, fingerprint, desc: str) -> FeatureSet:
+    make = lambda: extract_feature_set(bundle, source, label_spec, params=params, desc=desc)
+    if not cache_dir:
+        return make()
     fingerprint = _fingerprint(bundle, params, cache_dir) if fingerprint is None else fingerprint
-    return cached_feature_set(cache_dir, f"{fingerprint}-{key}",
-                              lambda: extract_feature_set(bundle, source, label_spec, params=params, desc=desc))
+    # the key covers the data and labels too: another corpus, or an edited manifest, never hits it
+    key = feature_cache_key(name, fingerprint, bundle, source, label_spec)
+    return cached_feature_set(cache_dir, key, make, source=source, label_spec=label_spec)
 
 
 def qbe_result(bundle, *, corpus_root: Path, params=None, cache_dir: Path | None = None,

@@ -2,21 +2,23 @@
 
 Evaluates every alpha of the config with SUPERB-style probes on the demo corpus (features of all
 alphas from one compiled program), prints a table, writes `sweep.json` and `scores.svg` to
-`output_dir`, and names the alpha with the best mean score over `select_on`.
+`output_dir`, and names the alpha with the best mean score over `select_on`. `output_dir` is
+checked writable before any work; each probe's result is kept in `output_dir/sweep.partial.json`
+as it finishes, so an interrupted sweep, run again with the same settings, resumes.
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 from speechft_jax.checkpoints import CheckpointError
+from speechft_jax.cli import ArgumentParser
 from speechft_jax.merge import MergeError
 from speechft_jax.models.config import ConfigError
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m speechft_jax.sweep", description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(prog="python -m speechft_jax.sweep", description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", required=True, help="the sweep YAML (see speechft_jax/sweep/config.py)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a value")
     args = parser.parse_args(argv)

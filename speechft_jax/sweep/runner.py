@@ -10,11 +10,17 @@ the same compiled program, alpha 0), and the weight update's L2 size is reported
 `sweep.json`, `scores.svg` (score against alpha per task); `format_table` gives the printed table
 (the paper's table in miniature: pre-trained = alpha 0, the fine-tuned encoder = alpha 1, named
 by `finetuned_label` (Stable-FT in the demo), Speech-FT = the chosen alpha).
+
+`output_dir` must take files before any work starts (else a one-line `ConfigError`). Each probe's
+result is kept in `output_dir/sweep.partial.json` as it finishes (`sweep/partial.py`): a sweep
+that stops half-way, re-run with the same settings, encoders and corpus, computes only the
+(task, alpha) pairs still missing. The file is removed once `sweep.json` is written.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import sys
 import time
 from pathlib import Path
 
@@ -22,15 +28,18 @@ import numpy as np
 
 from speechft_jax.checkpoints import load_pretrained
 from speechft_jax.checkpoints.state_dict_io import atomic_write_json
+from speechft_jax.evaluate.features import check_writable
 from speechft_jax.evaluate.probe import train_probe
 from speechft_jax.evaluate.runner import probe_spec
 from speechft_jax.evaluate.similarity import similarity_report, weight_change
 from speechft_jax.merge import check_compatible, check_same_architecture
 from speechft_jax.sweep.config import SweepConfig
 from speechft_jax.sweep.features import same_cnn, sweep_feature_sets
+from speechft_jax.sweep.partial import PARTIAL_NAME, PartialSweep, sweep_fingerprint
 from speechft_jax.sweep.plot import line_plot_svg
 
 FINETUNED = "fine-tuned"  # alpha 1's name when nothing names the fine-tuning that made theta_ft
+SPLITS = ("train", "dev", "test")
 
 
 def task_score(result) -> float:
@@ -42,43 +51,54 @@ def run_sweep(config: SweepConfig, progress: bool = True) -> dict:
     from speechft_jax.data.synth import corpus_task, ensure_corpus
 
     started = time.time()
+    out = Path(config.output_dir)
+    check_writable(out, "output_dir")  # now, not after the sweep: its results would have nowhere to go
     base = load_pretrained(config.pretrained)
     tuned = load_pretrained(config.finetuned)
     check_same_architecture(base, tuned, config.pretrained, config.finetuned)
     check_compatible(base.params, tuned.params)
     root = Path(config.corpus_dir) if config.corpus_dir else ensure_corpus(config.corpus)
     alphas = [float(a) for a in config.alphas]
-    results: dict[float, dict] = {a: {} for a in alphas}
-    similarity: dict = {}
+    data = {(task, split): corpus_task(root, task, split) for task in config.tasks for split in SPLITS}
+    partial = PartialSweep(out / PARTIAL_NAME, sweep_fingerprint(config, base, tuned, data))
+    if partial.num_results and progress:
+        print(f"resuming the sweep: {partial.num_results} probe result(s) read from {partial.path}", file=sys.stderr)
     # ||theta_alpha - theta_0|| = alpha ||theta_ft - theta_0||: one norm serves every alpha
     full_change = weight_change(tuned.params, base.params)
     shared_cnn = same_cnn(base.params, tuned.params)  # stable fine-tuning leaves the CNN as it was
     for task_index, task in enumerate(config.tasks):
+        measure_task = config.similarity and task_index == 0
+        # the alphas whose features this task still needs: a missing probe, or a missing similarity
+        need = [a for a in alphas if not partial.has_result(task, a)
+                or (measure_task and str(a) not in partial.similarity)]
+        if not need:
+            continue
         per_split = {}
-        for split in ("train", "dev", "test"):
-            source, label_spec = corpus_task(root, task, split)
-            measure = config.similarity and task_index == 0 and split == "test"
-            split_alphas = alphas + [0.0] if measure and 0.0 not in alphas else alphas
+        for split in SPLITS:
+            source, label_spec = data[task, split]
+            measure = measure_task and split == "test" and any(str(a) not in partial.similarity for a in need)
+            split_alphas = need + [0.0] if measure and 0.0 not in need else need
             per_split[split] = sweep_feature_sets(base, tuned.params, split_alphas, source, label_spec,
                                                   shared_cnn=shared_cnn,
                                                   desc=f"{task} {split}: features for {len(split_alphas)} alphas")
             if measure:
                 reference = per_split[split][split_alphas.index(0.0)].features
-                similarity = {a: similarity_report(per_split[split][k].features, reference,
-                                                   {key: a * v for key, v in full_change.items()}, task)
-                              for k, a in enumerate(alphas)}
-        spec = probe_spec(task, label_spec)
-        for k, alpha in enumerate(alphas):
-            results[alpha][task] = train_probe(
-                spec, per_split["train"][k], per_split["dev"][k], per_split["test"][k],
-                learning_rates=config.probe.learning_rates, steps=config.probe.steps,
-                batch_size=config.probe.batch_size, seed=config.seed, progress=progress)
+                partial.add_similarity({a: similarity_report(per_split[split][k].features, reference,
+                                                             {key: a * v for key, v in full_change.items()}, task)
+                                        for k, a in enumerate(need)})
+        spec = probe_spec(task, data[task, "train"][1])
+        for k, alpha in enumerate(need):
+            if not partial.has_result(task, alpha):
+                partial.add_result(task, alpha, train_probe(
+                    spec, per_split["train"][k], per_split["dev"][k], per_split["test"][k],
+                    learning_rates=config.probe.learning_rates, steps=config.probe.steps,
+                    batch_size=config.probe.batch_size, seed=config.seed, progress=progress))
         del per_split
+    results = {a: {t: partial.result(t, a) for t in config.tasks} for a in alphas}
+    similarity = {a: partial.similarity[str(a)] for a in alphas} if config.similarity else {}
     select_on = list(config.select_on or config.tasks)
     objective = {a: float(np.mean([task_score(results[a][t]) for t in select_on])) for a in alphas}
     best = max(alphas, key=lambda a: objective[a])
-    out = Path(config.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
     summary = {"pretrained": config.pretrained, "finetuned": config.finetuned, "alphas": alphas,
                "select_on": select_on, "objective": {str(a): objective[a] for a in alphas}, "best_alpha": best,
                "finetuned_label": config.finetuned_label or FINETUNED,
@@ -88,6 +108,7 @@ def run_sweep(config: SweepConfig, progress: bool = True) -> dict:
     atomic_write_json(out / "sweep.json", summary)
     line_plot_svg(out / "scores.svg", alphas, {t: [task_score(results[a][t]) for a in alphas] for t in config.tasks},
                   title="Speech-FT alpha sweep (test scores)", y_label="accuracy or 1 - error rate")
+    partial.remove()
     return summary
 
 
