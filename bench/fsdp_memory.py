@@ -22,8 +22,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from common import environment, hubert_hf_config, print_table, sizes_parser, tree_bytes
-from speechft_jax.checkpoints.params_io import abstract_boxed_params
 from speechft_jax.models import EncoderConfig, SpeechEncoder
+from speechft_jax.models.pretrained import abstract_boxed_params
 from speechft_jax.tasks import CTCTask
 from speechft_jax.train import sharding as S
 from speechft_jax.train.optimizer import stable_finetuning_optimizer

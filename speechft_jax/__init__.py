@@ -11,14 +11,15 @@ The public API:
 
 from pathlib import Path
 
-from speechft_jax.checkpoints import (CheckpointError, PretrainedBundle, extract_features, init_encoder,
-                                      load_pretrained, save_flax, save_pretrained)
+from speechft_jax.checkpoints import CheckpointError, load_pretrained, save_flax, save_pretrained
+from speechft_jax.errors import SpeechFTError
 from speechft_jax.merge import MergeError, interpolate, merge_task_vectors
 from speechft_jax.models import ConfigError, EncoderConfig, SpeechEncoder
+from speechft_jax.models.pretrained import PretrainedBundle, extract_features, init_encoder
 
 __version__ = "0.1.0"
 # the tiny HuBERT pre-trained on the demo corpus that ships with the package (a transformers directory)
 TINY_HUBERT_DIR = Path(__file__).parent / "assets" / "tiny-hubert"
 __all__ = ["CheckpointError", "ConfigError", "EncoderConfig", "MergeError", "PretrainedBundle", "SpeechEncoder",
-           "TINY_HUBERT_DIR", "extract_features", "init_encoder", "interpolate", "load_pretrained",
+           "SpeechFTError", "TINY_HUBERT_DIR", "extract_features", "init_encoder", "interpolate", "load_pretrained",
            "merge_task_vectors", "save_flax", "save_pretrained"]

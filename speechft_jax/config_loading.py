@@ -12,7 +12,7 @@ YAML is read by `load_yaml`, a safe loader that refuses alias expansion beyond a
 
 A file may start from another: `base: demo_pr.yaml` reads that file first (mappings merge key
 by key, lists and values replace); `config_dirs(path)` lists the folders of the chain, where
-the trainer looks for relative paths. Supported field types: bool, int, float (ints, and strings such as `5e-4`, accepted), str, Optional[...], Literal[...],
+relative paths are looked up (`resolve_path`). Supported field types: bool, int, float (ints, and strings such as `5e-4`, accepted), str, Optional[...], Literal[...],
 tuple[T, ...] / list[T] (YAML lists), dict[str, T], Annotated[int or float, Range(low, high)],
 and nested dataclasses.
 """
@@ -28,7 +28,7 @@ from pathlib import Path
 
 import yaml
 
-from speechft_jax.models.config import ConfigError, short_repr
+from speechft_jax.errors import ConfigError, short_repr
 
 # A config uses a few aliases at most; a file whose aliases expand to more nodes than this is an
 # alias bomb (9 levels of 9 aliases are 387 million nodes in 600 bytes).
@@ -242,6 +242,12 @@ def build(schema, data: dict, source: str = "config", prefix: str = ""):
     return instance
 
 
+def check(ok: bool, key: str, value, expected: str) -> None:
+    """One test of a schema's `validate()`: a one-line `ConfigError` `key=value, expected ...` unless `ok`."""
+    if not ok:
+        raise ConfigError(f"{key}={short_repr(value)}, expected {expected}")
+
+
 def check_fields(instance) -> None:
     """The checks `build` makes (types, finite numbers, `Range`s), for a dataclass made in Python
     rather than read from a file: a one-line `ConfigError` `key=value, expected ...`."""
@@ -300,6 +306,20 @@ def config_dirs(path) -> list[Path]:
         if file.resolve().parent not in dirs:
             dirs.append(file.resolve().parent)
     return dirs
+
+
+def resolve_path(path: str, config_dir: Path | typing.Sequence[Path] | None) -> Path:
+    """`path` as given when it exists (or is absolute), else next to the first YAML file that has it
+    (`config_dir`: the folder of the run's YAML file, or the folders of its `base:` chain,
+    `config_dirs`)."""
+    candidate = Path(path).expanduser()
+    if candidate.exists() or candidate.is_absolute() or config_dir is None:
+        return candidate
+    for folder in [config_dir] if isinstance(config_dir, (str, Path)) else config_dir:
+        beside = Path(folder) / candidate
+        if beside.exists():
+            return beside
+    return candidate
 
 
 def load_config(schema, path, overrides=()):

@@ -15,9 +15,9 @@ import sys
 import jax
 import numpy as np
 
-from speechft_jax.checkpoints import CheckpointError, load_pretrained, model_files, save_flax, save_pretrained
-from speechft_jax.cli import ArgumentParser
-from speechft_jax.models.config import ConfigError
+from speechft_jax.checkpoints import load_pretrained, model_files, save_flax, save_pretrained
+from speechft_jax.cli import ArgumentParser, run_command
+from speechft_jax.errors import ConfigError
 
 
 def main(argv=None) -> int:
@@ -28,29 +28,28 @@ def main(argv=None) -> int:
     parser.add_argument("--overwrite", action="store_true",
                         help="replace a model already in OUT (every weight file of every format there)")
     args = parser.parse_args(argv)
+    return run_command(lambda: run(args))
+
+
+def run(args) -> None:
+    """The conversion of `args` (parsed): a one-line summary on stdout."""
     held = model_files(args.out_dir)
     if held and not args.overwrite:
-        print(f"error: {args.out_dir}: already holds a model ({', '.join(p.name for p in held[:3])}); "
-              "pass --overwrite to replace it", file=sys.stderr)
-        return 2
-    try:
-        bundle = load_pretrained(args.source)
-        if args.to == "hf":
-            if bundle.pretraining_head is not None:
-                print("note: transformers has no place for HuBERT's pre-training head (final_proj, "
-                      "label_embs_concat); use --to flax to keep it", file=sys.stderr)
-            out = save_pretrained(bundle, args.out_dir)
-        else:
-            out = save_flax(bundle, args.out_dir)
-    except (CheckpointError, ConfigError, OSError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+        raise ConfigError(f"{args.out_dir}: already holds a model ({', '.join(p.name for p in held[:3])}); "
+                          "pass --overwrite to replace it")
+    bundle = load_pretrained(args.source)
+    if args.to == "hf":
+        if bundle.pretraining_head is not None:
+            print("note: transformers has no place for HuBERT's pre-training head (final_proj, "
+                  "label_embs_concat); use --to flax to keep it", file=sys.stderr)
+        out = save_pretrained(bundle, args.out_dir)
+    else:
+        out = save_flax(bundle, args.out_dir)
     count = sum(int(np.prod(x.shape)) for x in jax.tree_util.tree_leaves(bundle.params))
     cfg = bundle.config
     print(f"{bundle.source} -> {out} ({args.to}): {cfg.model_type}, {cfg.num_hidden_layers} layers, "
           f"hidden {cfg.hidden_size}, {count / 1e6:.2f} M parameters"
           + (", with pre-training head" if bundle.pretraining_head is not None and args.to == "flax" else ""))
-    return 0
 
 
 if __name__ == "__main__":

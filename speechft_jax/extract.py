@@ -17,6 +17,7 @@ file is not written.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -25,11 +26,10 @@ from pathlib import Path
 
 import numpy as np
 
-from speechft_jax.checkpoints import CheckpointError, load_pretrained
-from speechft_jax.checkpoints.state_dict_io import atomic_write_bytes
-from speechft_jax.cli import ArgumentParser
-from speechft_jax.data.errors import DataError
-from speechft_jax.models.config import ConfigError
+from speechft_jax.checkpoints import load_pretrained
+from speechft_jax.cli import QUIET_HELP, ArgumentParser, run_command
+from speechft_jax.errors import ConfigError, DataError
+from speechft_jax.files import atomic_write_bytes
 
 INDEX_NAME = "index.jsonl"
 DEFAULT_MAX_SECONDS = 60.0
@@ -105,12 +105,9 @@ def extract_to_folder(bundle, source, out_dir, layers: list[int], *, batch_size:
     `DataError` for a file longer than `max_seconds` or shorter than the encoder's receptive field
     (before any forward pass), or whose features hold NaN/Inf (that file is not written, nor the index).
     """
-    import jax
-    from tqdm import tqdm
-
-    from speechft_jax.checkpoints import extract_features
-    from speechft_jax.data.loader import evaluation_loader
     from speechft_jax.data.source import FileSource
+    from speechft_jax.models.encode import encode_source
+    from speechft_jax.models.pretrained import extract_features
 
     out_dir = Path(out_dir)
     paths = [ex.path for ex in source.examples]
@@ -128,23 +125,19 @@ def extract_to_folder(bundle, source, out_dir, layers: list[int], *, batch_size:
     if todo:
         pending = FileSource([source.examples[i] for i in todo])
         check_durations(pending, max_seconds)
-        loader = evaluation_loader(pending, batch_size=batch_size,
-                                   normalize=bool(bundle.preprocessor.get("do_normalize")),
-                                   min_samples=bundle.config.receptive_field)
-        try:
-            for batch in tqdm(loader, total=loader.num_batches(), desc="features", unit="batch"):
-                states, frame_mask = extract_features(bundle, batch["audio"], batch["audio_mask"])
-                states, frames = jax.device_get((states[np.asarray(layers)], frame_mask.sum(axis=1)))
-                for row in np.flatnonzero(batch["example_mask"]):
-                    index = todo[int(batch["example_index"][row])]
-                    features = states[:, row, :frames[row]]
-                    check_finite(features, source.origin(index), layers)
-                    features = features.astype(dtype)
-                    check_finite(features, source.origin(index), layers)  # float16 may overflow
-                    frames_of[index] = int(frames[row])
-                    _save_npy(out_dir / names[index], features)
-        finally:
-            loader.close()
+
+        def forward(audio, audio_mask):  # only the asked-for hidden states leave the device
+            states, frame_mask = extract_features(bundle, audio, audio_mask)
+            return states[np.asarray(layers)], frame_mask
+
+        with contextlib.closing(encode_source(bundle, pending, forward, batch_size=batch_size, leave=True)) as encoded:
+            for utterance in encoded:
+                index = todo[utterance.index]
+                check_finite(utterance.states, source.origin(index), layers)
+                features = utterance.states.astype(dtype)
+                check_finite(features, source.origin(index), layers)  # float16 may overflow
+                frames_of[index] = utterance.frames
+                _save_npy(out_dir / names[index], features)
     index = []
     for i, (path, name) in enumerate(zip(paths, names)):
         index.append({"audio": path, "features": name, "frames": frames_of[i], "layers": layers})
@@ -167,29 +160,30 @@ def main(argv=None) -> int:
                         help=f"refuse a file longer than this, read from its header before anything is "
                              f"decoded (default {DEFAULT_MAX_SECONDS:g} s; memory grows with the square of "
                              f"the length)")
+    parser.add_argument("--quiet", action="store_true", help=QUIET_HELP)
     args = parser.parse_args(argv)
     if args.batch_size < 1:
         parser.error(f"--batch-size {args.batch_size}: expected a positive integer")
     if not args.max_seconds > 0:
         parser.error(f"--max-seconds {args.max_seconds:g}: expected a positive number of seconds")
-    try:
-        from speechft_jax.data.source import FileSource
+    return run_command(lambda: run(args), quiet=args.quiet)
 
-        bundle = load_pretrained(args.encoder)
-        layers = parse_layers(args.layers, bundle.config.num_hidden_layers + 1)
-        source = FileSource.from_folder(args.folder) if args.folder else FileSource.from_manifest(args.manifest)
-        if not len(source):
-            raise ConfigError(f"{args.folder or args.manifest}: no audio files found")
-        index = extract_to_folder(bundle, source, args.out, layers, batch_size=args.batch_size,
-                                  dtype=np.float16 if args.float16 else np.float32,
-                                  max_seconds=args.max_seconds)
-    except (CheckpointError, ConfigError, DataError, OSError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+
+def run(args) -> None:
+    """The extraction of `args` (parsed): a one-line summary on stdout."""
+    from speechft_jax.data.source import FileSource
+
+    bundle = load_pretrained(args.encoder)
+    layers = parse_layers(args.layers, bundle.config.num_hidden_layers + 1)
+    source = FileSource.from_folder(args.folder) if args.folder else FileSource.from_manifest(args.manifest)
+    if not len(source):
+        raise ConfigError(f"{args.folder or args.manifest}: no audio files found")
+    index = extract_to_folder(bundle, source, args.out, layers, batch_size=args.batch_size,
+                              dtype=np.float16 if args.float16 else np.float32,
+                              max_seconds=args.max_seconds)
     frames = sum(r["frames"] for r in index)
     print(f"{len(index)} utterance(s), {frames} frames, hidden states {','.join(map(str, layers))} -> "
           f"{Path(args.out) / INDEX_NAME}")
-    return 0
 
 
 if __name__ == "__main__":

@@ -82,13 +82,13 @@ def test_extract_features_is_cached_and_params_override(tmp_path):
     bundle = sj.init_encoder(TINY_CONFIG.replace(model_type="hubert", mask_time_prob=0.0), seed=1)
     x, mask = padded_batch(seed=6)
     first, _ = sj.extract_features(bundle, x, mask)
-    before = sj.checkpoints.bundle.compiled_forward_cache_size(bundle)
+    before = sj.models.pretrained.compiled_forward_cache_size(bundle)
     second, _ = sj.extract_features(bundle, x + 0.5, mask)
-    assert sj.checkpoints.bundle.compiled_forward_cache_size(bundle) == before == 1
+    assert sj.models.pretrained.compiled_forward_cache_size(bundle) == before == 1
     assert not np.allclose(np.asarray(first), np.asarray(second))
     other = sj.init_encoder(bundle.config, seed=2).params
     third, _ = sj.extract_features(bundle, x, mask, params=other)
-    assert sj.checkpoints.bundle.compiled_forward_cache_size(bundle) == 1
+    assert sj.models.pretrained.compiled_forward_cache_size(bundle) == 1
     assert not np.allclose(np.asarray(first[-1]), np.asarray(third[-1]))
 
 
@@ -361,12 +361,12 @@ def test_convert_command_both_directions(tmp_path, capsys):
 
 def _tiny_bundle(seed, **changes):
     """A tiny HuBERT with seeded random weights, made without compiling an initialiser."""
-    from speechft_jax.checkpoints import params_io
+    from speechft_jax.models.pretrained import abstract_params
 
     config = TINY_CONFIG.replace(model_type="hubert", **changes)
     rng = np.random.default_rng(seed)
     params = jax.tree_util.tree_map(lambda leaf: rng.normal(size=leaf.shape).astype(leaf.dtype),
-                                    params_io.abstract_params(config))
+                                    abstract_params(config))
     return sj.PretrainedBundle(config, params, sj.SpeechEncoder(config), f"seed {seed}",
                                {"do_normalize": False, "sampling_rate": 16000})
 
@@ -466,12 +466,12 @@ def test_save_flax_removes_every_transformers_weight_file(tmp_path):
 
 
 def test_a_failed_save_leaves_the_old_model_untouched(tmp_path, monkeypatch):
-    from speechft_jax.checkpoints import state_dict_io
+    from speechft_jax import files
 
     old = _tiny_bundle(0)
     sj.save_flax(old, tmp_path)
     before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
-    real_write_temp, calls = state_dict_io.write_temp, []
+    real_write_temp, calls = files.write_temp, []
 
     def disk_full_on_second_file(path, data):
         calls.append(path)
@@ -479,7 +479,7 @@ def test_a_failed_save_leaves_the_old_model_untouched(tmp_path, monkeypatch):
             raise OSError(28, "No space left on device")
         return real_write_temp(path, data)
 
-    monkeypatch.setattr(state_dict_io, "write_temp", disk_full_on_second_file)
+    monkeypatch.setattr(files, "write_temp", disk_full_on_second_file)
     with pytest.raises(OSError, match="No space left"):
         sj.save_pretrained(_tiny_bundle(1), tmp_path)
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before

@@ -5,8 +5,9 @@ import json
 import pytest
 
 from speechft_jax.data import DataError, FileSource
+from speechft_jax.data.config import DataConfig
 from speechft_jax.data.lexicon import PhoneticSource, read_lexicon
-from speechft_jax.train.config import DataConfig, TaskConfig
+from speechft_jax.train.config import TaskConfig
 from speechft_jax.train.task_data import build_task_data
 
 

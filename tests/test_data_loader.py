@@ -265,7 +265,8 @@ def test_a_stream_too_short_for_one_batch_is_an_error(tmp_path):
 
 
 def test_a_training_task_names_itself_when_its_data_is_too_small_or_too_short(tmp_path, data_wav_factory):
-    from speechft_jax.train.config import DataConfig, TaskConfig
+    from speechft_jax.data.config import DataConfig
+    from speechft_jax.train.config import TaskConfig
     from speechft_jax.train.task_data import build_task_data
 
     rows = [{"path": data_wav_factory(f"{i}.wav", seconds=0.5, seed=i).name, "spk": "ab"[i % 2]} for i in range(3)]

@@ -10,10 +10,10 @@ import pytest
 
 from conftest import TRAIN_MODEL_CONFIG, tiny_encoder_config, write_train_config
 from speechft_jax.checkpoints import load_pretrained
-from speechft_jax.checkpoints.params_io import init_params
 from speechft_jax.data.mfcc import hz_to_mel, mel_to_hz
 from speechft_jax.models.config import ConfigError
 from speechft_jax.models.filterbank_init import filterbank_cnn, gabor_filterbank
+from speechft_jax.models.pretrained import init_params
 from speechft_jax.train import load_train_config, train
 from speechft_jax.train.start_encoder import init_fn
 

@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from speechft_jax.tasks.hubert_loss import hubert_logits, hubert_loss, init_hubert_head
+from speechft_jax.objectives.hubert import hubert_logits, hubert_loss, init_hubert_head
 
 
 def _case(seed=0, batch=3, frames=11, hidden=8, final_dim=5, classes=7):

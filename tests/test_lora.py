@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from model_factory import TINY
 
-from speechft_jax.checkpoints.params_io import init_params
 from speechft_jax.models import EncoderConfig, SpeechEncoder
 from speechft_jax.models.lora import LORA_TARGETS, apply_lora, init_lora, lora_parameter_count, merge_lora
+from speechft_jax.models.pretrained import init_params
 
 HF = {"model_type": "wavlm", **{k: v for k, v in TINY.items() if k != "attn_implementation"},
       "num_buckets": 16, "max_bucket_distance": 40}

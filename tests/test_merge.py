@@ -64,7 +64,7 @@ def test_mismatches_name_the_path():
 
 def test_merge_cli_writes_a_transformers_directory(tmp_path, capsys):
     from conftest import tiny_encoder_config
-    from speechft_jax.tasks.hubert_loss import init_hubert_head
+    from speechft_jax.objectives.hubert import init_hubert_head
 
     config = tiny_encoder_config()
     base = sj.init_encoder(config, seed=0)
@@ -100,11 +100,11 @@ def test_merge_cli_writes_a_transformers_directory(tmp_path, capsys):
 
 def _random_bundle(config, seed):
     """An encoder with seeded random weights, made without compiling an initialiser."""
-    from speechft_jax.checkpoints import params_io
+    from speechft_jax.models.pretrained import abstract_params
 
     rng = np.random.default_rng(seed)
     params = jax.tree_util.tree_map(lambda leaf: rng.normal(size=leaf.shape).astype(leaf.dtype),
-                                    params_io.abstract_params(config))
+                                    abstract_params(config))
     return sj.PretrainedBundle(config, params, sj.SpeechEncoder(config), f"seed {seed}")
 
 

@@ -89,8 +89,7 @@ def test_scan_layers_is_a_runtime_setting_not_written_to_config_json(tmp_path):
 
 
 def test_training_config_switches_scan_layers_on():
-    from speechft_jax.train.config import ModelConfig
-    from speechft_jax.train.start_encoder import start_encoder
+    from speechft_jax.train.start_encoder import ModelConfig, start_encoder
 
     bundle = start_encoder(ModelConfig(pretrained=str(sj.TINY_HUBERT_DIR), scan_layers=True, remat=True))
     assert bundle.config.scan_layers and bundle.config.remat

@@ -122,7 +122,7 @@ def test_an_interrupted_sweep_resumes_with_the_missing_alphas_only(demo_corpus_t
 def test_a_training_run_names_alpha_1_by_its_method(config, method):
     from pathlib import Path
 
-    from speechft_jax.sweep.runner import finetuning_method
+    from speechft_jax.pipeline import finetuning_method
     from speechft_jax.train import load_train_config
 
     configs = Path(__file__).resolve().parent.parent / "configs"

@@ -5,7 +5,9 @@ from pathlib import Path
 import pytest
 
 from speechft_jax.models.config import ConfigError
-from speechft_jax.train.config import TrainConfig, load_train_config
+# the whole training file, its sweep section included (speechft_jax.pipeline)
+from speechft_jax.pipeline import load_pipeline_config as load_train_config
+from speechft_jax.train.config import TrainConfig
 
 ROOT = Path(__file__).parents[1] / "configs"
 SWEEPS = sorted((ROOT / "sweep").glob("*.yaml"))  # alpha-sweep configs, a schema of their own
@@ -96,8 +98,8 @@ def test_paper_configs_carry_the_paper_hyper_parameters():
 
 
 def test_relative_paths_are_found_beside_the_base_files(tmp_path, monkeypatch):
-    from speechft_jax.config_loading import config_dirs
-    from speechft_jax.train.start_encoder import resolve_path, start_encoder
+    from speechft_jax.config_loading import config_dirs, resolve_path
+    from speechft_jax.train.start_encoder import start_encoder
 
     mine = tmp_path / "mine.yaml"  # a run of one's own that starts from a shipped config elsewhere
     mine.write_text(f"base: {ROOT / 'demo.yaml'}\noutput_dir: x\n")

@@ -13,9 +13,9 @@ import pytest
 from conftest import TRAIN_MODEL_CONFIG, tiny_encoder_config, write_train_config
 from speechft_jax.checkpoints import load_pretrained, save_pretrained
 from speechft_jax.models.config import ConfigError
-from speechft_jax.objectives.hubert_targets import KMEANS_NAME, _mfcc_fn
+from speechft_jax.objectives.hubert import KMEANS_NAME, _mfcc_fn
 from speechft_jax.objectives.kmeans import assign_clusters, load_kmeans
-from speechft_jax.tasks.hubert_loss import init_hubert_head
+from speechft_jax.objectives.hubert import init_hubert_head
 from speechft_jax.train import load_train_config, train
 
 HUBERT_TASK = {"name": "hubert", "kind": "hubert", "batch_size": 8, "num_buckets": 1}
@@ -97,7 +97,7 @@ def test_iteration_two_clusters_a_teacher_layer(mfcc_run, demo_corpus_tiny, tmp_
 
 def test_continued_pretraining_on_the_models_own_codewords(demo_corpus_tiny, tmp_path):
     """The paper's unsupervised scenario: targets = argmax of theta_0's codeword logits."""
-    from speechft_jax.checkpoints.bundle import init_encoder
+    from speechft_jax.models.pretrained import init_encoder
 
     config = tiny_encoder_config()
     start = init_encoder(config, seed=3)

@@ -96,7 +96,8 @@ def test_beta_zero_trains_encoder_from_the_start_and_bad_beta_fails():
 
 
 def test_clip_by_global_norm_matches_optax():
-    from speechft_jax.train.optimizer import clip_by_global_norm, global_norm
+    from speechft_jax.train.optimizer import clip_by_global_norm
+    from speechft_jax.tree_math import global_norm
 
     tree = {"a": jnp.arange(12.0).reshape(3, 4), "b": {"c": -jnp.ones(5)}}
     assert float(global_norm(tree)) == pytest.approx(float(optax.tree.norm(tree)), rel=1e-6)

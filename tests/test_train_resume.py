@@ -3,6 +3,7 @@ uninterrupted one; the same config on 8 simulated devices (data=4, fsdp=2) follo
 loss curve with its parameters sharded."""
 
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -124,11 +125,12 @@ def test_a_saved_state_of_another_layout_is_a_one_line_error(tmp_path):
     checkpoints.close()
 
 
-def test_killed_after_the_last_checkpoint_reports_the_logged_final_loss(stable_run, tmp_path, capsys):
+def test_killed_after_the_last_checkpoint_reports_the_logged_final_loss(stable_run, tmp_path, caplog):
     """Killed after the last checkpoint but before the export and summary: the resumed run trains
     no step, and its final loss is the logged one (it was NaN)."""
     import shutil
 
+    caplog.set_level(logging.INFO, logger="speechft_jax")
     config_path, reference = stable_run
     run_dir = tmp_path / "killed_late"
     shutil.copytree(reference.output_dir, run_dir)
@@ -140,7 +142,7 @@ def test_killed_after_the_last_checkpoint_reports_the_logged_final_loss(stable_r
     assert np.isfinite(resumed.final_loss) and resumed.final_loss == pytest.approx(logged)
     assert resumed.final_loss == pytest.approx(reference.final_loss)
     assert json.loads((run_dir / "summary.json").read_text())["final_loss"] == pytest.approx(logged)
-    assert f"final loss {logged:.4f}" in capsys.readouterr().out
+    assert f"final loss {logged:.4f}" in caplog.text
     for key, value in _weights(reference.output_dir).items():
         np.testing.assert_array_equal(_weights(run_dir)[key], value, err_msg=key)
 

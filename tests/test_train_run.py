@@ -1,6 +1,7 @@
 """End-to-end fine-tuning runs on the tiny corpus: what each method freezes, trains and writes."""
 
 import json
+import logging
 import os
 
 import jax
@@ -74,10 +75,11 @@ def test_run_writes_its_outputs(stable):
     assert model.config.model_type == "hubert"
 
 
-def test_rerun_of_a_finished_run_does_nothing(stable, capsys):
+def test_rerun_of_a_finished_run_does_nothing(stable, caplog):
+    caplog.set_level(logging.INFO, logger="speechft_jax")
     config, result, _ = stable
     again = train(config)
-    assert again.encoder_dir == result.encoder_dir and "already finished" in capsys.readouterr().out
+    assert again.encoder_dir == result.encoder_dir and "already finished" in caplog.text
 
 
 def test_changed_config_in_the_same_directory_is_an_error(stable):
@@ -186,7 +188,7 @@ def test_multitask_with_gradient_accumulation(demo_corpus_tiny, tmp_path):
 
 
 # ------------------------------------------------------------------------------ the run directory
-def test_a_failed_start_does_not_claim_the_directory(demo_corpus_tiny, tmp_path, monkeypatch, capsys):
+def test_a_failed_start_does_not_claim_the_directory(demo_corpus_tiny, tmp_path, monkeypatch, caplog):
     """A run that stopped before its first checkpoint left only `config.yaml`: a fixed config
     starts over in the same directory (a lock file left by a dead process is no obstacle); once
     the directory holds a checkpoint, another setting is refused."""
@@ -194,6 +196,7 @@ def test_a_failed_start_does_not_claim_the_directory(demo_corpus_tiny, tmp_path,
     from speechft_jax.train import loop
     from speechft_jax.train.run_lock import LOCK_NAME
 
+    caplog.set_level(logging.INFO, logger="speechft_jax")
     run = tmp_path / "run"
     bad = write_train_config(tmp_path / "bad.yaml", demo_corpus_tiny, run, mesh={"fsdp": 3})
     with pytest.raises(ConfigError, match=r"mesh\.fsdp=3, expected a divisor"):
@@ -212,7 +215,7 @@ def test_a_failed_start_does_not_claim_the_directory(demo_corpus_tiny, tmp_path,
     with pytest.raises(Started):
         train(load_train_config(fixed))
     assert load_train_config(run / loop.CONFIG_NAME) == load_train_config(fixed)
-    assert "has no checkpoint; starting over" in capsys.readouterr().out
+    assert "has no checkpoint; starting over" in caplog.text
     (run / "checkpoints" / "2").mkdir()   # a complete checkpoint, as Orbax names one
     with pytest.raises(ConfigError, match=r"holds a run with mesh\.fsdp=1, the new config has 3"):
         train(load_train_config(bad))

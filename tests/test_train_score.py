@@ -19,7 +19,7 @@ from speechft_jax.train import load_train_config, train
 
 @pytest.fixture(scope="module")
 def pretrained_dir(tmp_path_factory):
-    from speechft_jax.checkpoints.bundle import init_encoder
+    from speechft_jax.models.pretrained import init_encoder
 
     return save_pretrained(init_encoder(tiny_encoder_config(), seed=5), tmp_path_factory.mktemp("score_start") / "model")
 

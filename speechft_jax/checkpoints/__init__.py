@@ -1,9 +1,7 @@
 """Checkpoint import and export: transformers directories and hub ids, fairseq HuBERT `.pt`
 files (through a restricted unpickler), and this project's Flax directories."""
 
-from speechft_jax.checkpoints.bundle import (PretrainedBundle, extract_features, init_encoder, load_pretrained,
-                                             model_files, save_flax, save_pretrained)
-from speechft_jax.checkpoints.errors import CheckpointError
+from speechft_jax.checkpoints.model_dir import load_pretrained, model_files, save_flax, save_pretrained
+from speechft_jax.errors import CheckpointError
 
-__all__ = ["CheckpointError", "PretrainedBundle", "extract_features", "init_encoder", "load_pretrained", "model_files",
-           "save_flax", "save_pretrained"]
+__all__ = ["CheckpointError", "load_pretrained", "model_files", "save_flax", "save_pretrained"]

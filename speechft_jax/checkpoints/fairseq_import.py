@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from speechft_jax.checkpoints import params_io, safe_unpickle, state_dict_io
-from speechft_jax.checkpoints.errors import CheckpointError
 from speechft_jax.checkpoints.pretraining_head import HEAD_KEYS, head_from_state
+from speechft_jax.errors import CheckpointError
 from speechft_jax.models import EncoderConfig
 from speechft_jax.models.config import MAX_LAYERS, ConfigError
 

@@ -13,29 +13,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from speechft_jax.checkpoints import hf_keys
-from speechft_jax.checkpoints.errors import CheckpointError
-from speechft_jax.models import EncoderConfig, SpeechEncoder
-
-
-def init_boxed_params(config: EncoderConfig, rng):
-    """Freshly initialised encoder parameters, boxed with their logical axis names."""
-    dummy = jnp.zeros((1, max(config.receptive_field, 400)), jnp.float32)
-    return SpeechEncoder(config).init(rng, dummy)["params"]
-
-
-def init_params(config: EncoderConfig, rng):
-    """Freshly initialised encoder parameters (unboxed), from the PRNG key `rng`."""
-    return flax.linen.unbox(init_boxed_params(config, rng))
-
-
-def abstract_boxed_params(config: EncoderConfig):
-    """Shapes, dtypes and logical axis names of the encoder's parameters (no memory allocated)."""
-    return jax.eval_shape(lambda: init_boxed_params(config, jax.random.PRNGKey(0)))
-
-
-def abstract_params(config: EncoderConfig):
-    """Shapes and dtypes of the encoder's parameters (no memory allocated)."""
-    return flax.linen.unbox(abstract_boxed_params(config))
+from speechft_jax.errors import CheckpointError
+from speechft_jax.models import EncoderConfig
+from speechft_jax.models.pretrained import abstract_params
 
 
 def _split_encoder_keys(state: dict, model_type: str) -> tuple[dict, list[str]]:
@@ -99,14 +79,3 @@ def params_to_state_dict(params, config: EncoderConfig) -> dict[str, np.ndarray]
     if config.conv_pos_batch_norm:
         out["encoder.pos_conv_embed.batch_norm.num_batches_tracked"] = np.zeros((), np.int64)
     return out
-
-
-def params_fingerprint(params) -> str:
-    """A short hash of a parameter tree's paths and bytes: equal trees, equal fingerprints."""
-    import hashlib
-
-    digest = hashlib.sha1()
-    for path, leaf in sorted(jax.tree_util.tree_leaves_with_path(jax.device_get(params)), key=lambda kv: str(kv[0])):
-        digest.update(str(path).encode())
-        digest.update(np.ascontiguousarray(leaf).tobytes())
-    return digest.hexdigest()[:16]

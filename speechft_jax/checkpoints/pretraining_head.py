@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from speechft_jax.checkpoints import state_dict_io
-from speechft_jax.checkpoints.errors import CheckpointError
+from speechft_jax.errors import CheckpointError
 
 HEAD_NAME = "pretraining_head.safetensors"
 HEAD_KEYS = ("final_proj.weight", "final_proj.bias", "label_embs_concat")

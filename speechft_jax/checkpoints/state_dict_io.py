@@ -8,12 +8,12 @@ error naming its key and file (`require_finite`).
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 
-from speechft_jax.checkpoints.errors import CheckpointError
+from speechft_jax.errors import CheckpointError
+from speechft_jax.files import atomic_write_bytes
 
 SAFETENSORS_NAME = "model.safetensors"
 SAFETENSORS_INDEX = "model.safetensors.index.json"
@@ -105,37 +105,6 @@ def require_finite(arrays, source) -> None:
         if not finite.all():
             raise CheckpointError(f"{source}: parameter {key} holds non-finite values ({array.size - int(finite.sum())}"
                                   f" of {array.size} are NaN or Inf)")
-
-
-def write_temp(path: Path, data: bytes) -> Path:
-    """Write `data`, synced to disk, to a hidden temporary file beside `path`; `os.replace` it
-    onto `path` to publish it. A failed write removes the temporary file."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return tmp
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write `data` to `path` so that a crash leaves either the old file or the new one."""
-    os.replace(write_temp(path, data), path)
-
-
-def json_bytes(obj, **dumps_kwargs) -> bytes:
-    """`obj` as indented JSON with one trailing newline."""
-    return (json.dumps(obj, indent=2, **dumps_kwargs) + "\n").encode()
-
-
-def atomic_write_json(path: Path, obj, **dumps_kwargs) -> None:
-    """`obj` as indented JSON (one trailing newline), written atomically."""
-    atomic_write_bytes(path, json_bytes(obj, **dumps_kwargs))
 
 
 def safetensors_bytes(tensors: dict[str, np.ndarray]) -> bytes:

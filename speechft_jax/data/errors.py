@@ -10,14 +10,7 @@ from __future__ import annotations
 
 import warnings
 
-
-class DataError(ValueError):
-    """One bad piece of input data; `str(err)` is a single line `"<where>: <problem>"`."""
-
-    def __init__(self, where: str, problem: str):
-        self.where = str(where)
-        self.problem = str(problem).replace("\n", " ")
-        super().__init__(f"{self.where}: {self.problem}")
+from speechft_jax.errors import DataError
 
 
 class SkipLog:

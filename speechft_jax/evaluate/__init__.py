@@ -6,9 +6,10 @@
 Command line: `python -m speechft_jax.evaluate --encoder DIR --tasks pr,sid,ks,style`.
 """
 
+from speechft_jax.evaluate.demo_tasks import EVAL_TASKS
 from speechft_jax.evaluate.features import FeatureSet, cached_feature_set, extract_feature_set
 from speechft_jax.evaluate.probe import ProbeResult, ProbeSpec, WeightedSumProbe, train_probe
-from speechft_jax.evaluate.runner import EVAL_TASKS, evaluate_encoder
+from speechft_jax.evaluate.runner import evaluate_encoder
 
 __all__ = ["EVAL_TASKS", "FeatureSet", "ProbeResult", "ProbeSpec", "WeightedSumProbe", "cached_feature_set",
            "evaluate_encoder", "extract_feature_set", "train_probe"]

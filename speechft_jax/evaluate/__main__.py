@@ -6,7 +6,7 @@ head on the demo corpus's train split, over a learning-rate grid picked on dev, 
 `--similarity-to DIR` adds the feature similarity to a reference encoder (theta_0): linear CKA and
 R^2 per hidden state on the first task's test split, and the size of the weight update. `qbe`
 (query-by-example detection, no training) reports the MTWV of the best dev layer. Prints a
-table and writes `--out` JSON.
+table and writes `--out` JSON, and the log (notes, warnings, errors) to `evaluate.log` beside it.
 """
 
 from __future__ import annotations
@@ -17,12 +17,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from speechft_jax.checkpoints import CheckpointError, load_pretrained
-from speechft_jax.checkpoints.state_dict_io import atomic_write_json
-from speechft_jax.cli import ArgumentParser
+from speechft_jax.checkpoints import load_pretrained
+from speechft_jax.cli import QUIET_HELP, ArgumentParser, log_to_file, run_command
+from speechft_jax.errors import ConfigError
 from speechft_jax.evaluate.probe_settings import ProbeSettings
-from speechft_jax.merge import MergeError
-from speechft_jax.models.config import ConfigError
+from speechft_jax.files import atomic_write_json
+
+LOG_NAME = "evaluate.log"  # beside --out
 
 
 def _learning_rates(text: str) -> tuple[float, ...]:
@@ -51,41 +52,44 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0,
                         help="probe initialisation and data order, and --random-init's weights (default: 0)")
     parser.add_argument("--out", help="write the results as JSON here")
+    parser.add_argument("--quiet", action="store_true", help=QUIET_HELP)
     args = parser.parse_args(argv)
-    try:
-        from speechft_jax.checkpoints.bundle import init_encoder
-        from speechft_jax.data.synth import ensure_corpus
-        from speechft_jax.evaluate.features import check_writable
-        from speechft_jax.evaluate.runner import evaluate_encoder, similarity_to_reference
-        from speechft_jax.merge import check_same_architecture
+    return run_command(lambda: run(args), quiet=args.quiet)
 
-        probe = ProbeSettings(steps=args.steps, learning_rates=_learning_rates(args.lr), batch_size=args.batch_size)
-        probe.validate()
-        if args.cache_dir:  # before any work: features computed for a cache that cannot take them are lost
-            check_writable(Path(args.cache_dir), "--cache-dir")
-        tasks = [t for t in args.tasks.split(",") if t]
-        bundle = load_pretrained(args.encoder)
-        if args.random_init:
-            bundle = init_encoder(bundle.config, seed=args.seed, preprocessor=bundle.preprocessor)
-        root = Path(args.corpus_dir) if args.corpus_dir else ensure_corpus(args.corpus)
-        reference = None
-        if args.similarity_to:
-            reference = load_pretrained(args.similarity_to)
-            check_same_architecture(reference, bundle, args.similarity_to, args.encoder)
-        started = time.time()
-        with contextlib.ExitStack() as stack:
-            # the similarity reads the probes' test features back: a cache, if only for this run
-            cache_dir = (Path(args.cache_dir) if args.cache_dir else
-                         Path(stack.enter_context(tempfile.TemporaryDirectory())) if reference else None)
-            results = evaluate_encoder(bundle, tasks, corpus_root=root, steps=probe.steps,
-                                       learning_rates=probe.learning_rates, batch_size=probe.batch_size, seed=args.seed,
-                                       cache_dir=cache_dir)
-            similarity = None if reference is None else similarity_to_reference(
-                bundle, reference, next((t for t in tasks if t != "qbe"), "asr"), corpus_root=root,
-                cache_dir=cache_dir)  # QbE's documents are the asr task's utterances
-    except (CheckpointError, ConfigError, MergeError, ValueError, OSError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+
+def run(args) -> None:
+    """The evaluation of `args` (parsed): tables on stdout, the JSON report in `--out`."""
+    from speechft_jax.data.synth import ensure_corpus
+    from speechft_jax.evaluate.features import check_writable
+    from speechft_jax.evaluate.runner import evaluate_encoder, similarity_to_reference
+    from speechft_jax.models.pretrained import check_same_architecture, init_encoder
+
+    if args.out:
+        log_to_file(Path(args.out).parent / LOG_NAME)
+    probe = ProbeSettings(steps=args.steps, learning_rates=_learning_rates(args.lr), batch_size=args.batch_size)
+    probe.validate()
+    if args.cache_dir:  # before any work: features computed for a cache that cannot take them are lost
+        check_writable(Path(args.cache_dir), "--cache-dir")
+    tasks = [t for t in args.tasks.split(",") if t]
+    bundle = load_pretrained(args.encoder)
+    if args.random_init:
+        bundle = init_encoder(bundle.config, seed=args.seed, preprocessor=bundle.preprocessor)
+    root = Path(args.corpus_dir) if args.corpus_dir else ensure_corpus(args.corpus)
+    reference = None
+    if args.similarity_to:
+        reference = load_pretrained(args.similarity_to)
+        check_same_architecture(reference, bundle, args.similarity_to, args.encoder)
+    started = time.time()
+    with contextlib.ExitStack() as stack:
+        # the similarity reads the probes' test features back: a cache, if only for this run
+        cache_dir = (Path(args.cache_dir) if args.cache_dir else
+                     Path(stack.enter_context(tempfile.TemporaryDirectory())) if reference else None)
+        results = evaluate_encoder(bundle, tasks, corpus_root=root, steps=probe.steps,
+                                   learning_rates=probe.learning_rates, batch_size=probe.batch_size, seed=args.seed,
+                                   cache_dir=cache_dir)
+        similarity = None if reference is None else similarity_to_reference(
+            bundle, reference, next((t for t in tasks if t != "qbe"), "asr"), corpus_root=root,
+            cache_dir=cache_dir)  # QbE's documents are the asr task's utterances
     name = f"{args.encoder}{' (random init)' if args.random_init else ''}"
     print(f"\n{name}: {len(tasks)} task(s) in {time.time() - started:.0f} s")
     print(f"{'task':<6} {'metric':<11} {'dev':>8} {'test':>8} {'lr':>8}  layer weights")
@@ -109,7 +113,6 @@ def main(argv=None) -> int:
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         atomic_write_json(Path(args.out), report)
-    return 0
 
 
 if __name__ == "__main__":

@@ -2,8 +2,9 @@
 
 `extract_feature_set(bundle, source, label_spec)` (through `collect_feature_sets`, which also
 serves the alpha sweep's K encoders at once) runs the encoder (eval mode, jitted, a few
-padded length buckets) over every utterance of a source and keeps, per utterance, all L+1
-hidden states over its valid frames (float16 `[L+1, frames, hidden]`) and its encoded label.
+padded length buckets: `models.encode.encode_source`) over every utterance of a source and keeps,
+per utterance, all L+1 hidden states over its valid frames (float16 `[L+1, frames, hidden]`) and
+its encoded label.
 `cached_feature_set(cache_dir, key, make, ...)` stores a `FeatureSet` as an `.npz` (no pickle) and
 reads it back, so a probe trained for many epochs (and a learning-rate grid) costs one encoder
 pass per utterance. `feature_cache_key` names an entry by everything its features and labels
@@ -25,16 +26,14 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-import jax
 import numpy as np
-from tqdm.auto import tqdm
 
-from speechft_jax.checkpoints.state_dict_io import atomic_write_bytes
-from speechft_jax.data import evaluation_loader
 from speechft_jax.data.errors import DataError
 from speechft_jax.data.labels import SequenceLabels
 from speechft_jax.data.source import FileSource
+from speechft_jax.files import atomic_write_bytes
 from speechft_jax.models.config import ConfigError
+from speechft_jax.models.encode import encode_source
 
 FEATURE_BATCH_SIZE = 8
 # what a cache file holds and how features are made; bump it when either changes
@@ -67,35 +66,22 @@ class FeatureSet:
 def collect_feature_sets(bundle, source, label_spec, forward, *, batch_size: int = FEATURE_BATCH_SIZE,
                          desc: str = "features") -> list[FeatureSet]:
     """Run `forward(audio, audio_mask) -> (states [K, L+1, B, T, D], frame_mask [B, T])` over every
-    utterance of `source` (in source order): one `FeatureSet` per leading index k, sharing the labels."""
-    loader = evaluation_loader(source, [label_spec], batch_size=batch_size,
-                               normalize=bool(bundle.preprocessor.get("do_normalize")),
-                               min_samples=bundle.config.receptive_field)
-    features: list = []
-    labels: list = [None] * len(source)
-    sequence = isinstance(label_spec, SequenceLabels)
-    try:
-        for batch in tqdm(loader, total=loader.num_batches(), desc=desc, unit="batch", leave=False):
-            states, frame_mask = jax.device_get(forward(batch["audio"], batch["audio_mask"]))
-            if not features:
-                features = [[None] * len(source) for _ in range(states.shape[0])]
-            for row in np.flatnonzero(batch["example_mask"]):
-                index, frames = int(batch["example_index"][row]), int(frame_mask[row].sum())
-                for k, per_k in enumerate(features):
-                    per_k[index] = states[k, :, row, :frames].astype(np.float16)
-                labels[index] = (batch[label_spec.key][row, :batch[label_spec.lengths_key][row]].copy()
-                                 if sequence else int(batch[label_spec.key][row]))
-    finally:
-        loader.close()
-    keep = [i for i, label in enumerate(labels) if label is not None]
+    utterance of `source` (`models.encode.encode_source`): one `FeatureSet` per leading index k, in
+    source order, sharing the labels."""
+    encoded: dict[int, tuple[list, object]] = {}  # source index -> (float16 states per k, label)
+    for utterance in encode_source(bundle, source, forward, labels=[label_spec], batch_size=batch_size, desc=desc):
+        encoded[utterance.index] = ([states.astype(np.float16) for states in utterance.states], utterance.labels[0])
+    keep = sorted(encoded)
     origins = [source.origin(i) for i in keep]
-    return [FeatureSet([per_k[i] for i in keep], [labels[i] for i in keep], keep, origins) for per_k in features]
+    num_sets = len(encoded[keep[0]][0]) if keep else 0
+    return [FeatureSet([encoded[i][0][k] for i in keep], [encoded[i][1] for i in keep], keep, origins)
+            for k in range(num_sets)]
 
 
 def extract_feature_set(bundle, source, label_spec, *, params=None, batch_size: int = FEATURE_BATCH_SIZE,
                         desc: str = "features") -> FeatureSet:
     """All hidden states of every utterance of `source` (in source order) and its label."""
-    from speechft_jax.checkpoints import extract_features
+    from speechft_jax.models.pretrained import extract_features
 
     def forward(audio, audio_mask):
         states, frame_mask = extract_features(bundle, audio, audio_mask, params)

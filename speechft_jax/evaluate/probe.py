@@ -23,6 +23,7 @@ import numpy as np
 import optax
 from tqdm.auto import tqdm
 
+from speechft_jax.cli import progress_bars_shown
 from speechft_jax.data.buckets import choose_bucket_lengths
 from speechft_jax.evaluate.features import FeatureSet
 from speechft_jax.tasks.classification import UtteranceClassifier
@@ -183,7 +184,8 @@ def train_probe(spec: ProbeSpec, train: FeatureSet, dev: FeatureSet, test: Featu
         opt_state.hyperparams["learning_rate"] = jnp.asarray(lr, jnp.float32)
         rng = np.random.default_rng(seed)
         done = 0
-        bar = tqdm(total=steps, desc=f"probe {spec.name} lr {lr:g}", unit="step", leave=False, disable=not progress)
+        bar = tqdm(total=steps, desc=f"probe {spec.name} lr {lr:g}", unit="step", leave=False,
+                   disable=not (progress and progress_bars_shown()))
         while done < steps:
             for _, batch in batchers[0].batches(rng):
                 params, opt_state, loss = step(params, opt_state, batch)

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from speechft_jax.errors import DataError
+
 QUESST_COSTS = {"p_target": 0.0008, "c_miss": 100.0, "c_fa": 1.0}
 
 
@@ -78,9 +80,9 @@ def qbe_split(corpus_root, split: str):
     """`(queries, documents, relevant [Q, N])` of a split: the keyword task's and the ASR task's
     `(source, label_spec)` restricted to the queries with at least one hit (module docstring)."""
     from speechft_jax.data.source import FileSource
-    from speechft_jax.data.synth import corpus_task
+    from speechft_jax.evaluate.demo_tasks import demo_task
 
-    (ks, ks_labels), (asr, asr_labels) = corpus_task(corpus_root, "ks", split), corpus_task(corpus_root, "asr", split)
+    (ks, ks_labels), (asr, asr_labels) = (demo_task(corpus_root, name).open(split) for name in ("ks", "asr"))
     words = [set(str(e.fields.get("text", "")).split()) for e in asr.examples]
     keep, relevant = [], []
     for example in ks.examples:
@@ -89,7 +91,7 @@ def qbe_split(corpus_root, split: str):
             keep.append(example)
             relevant.append(hits)
     if not keep:
-        raise ValueError(f"{corpus_root}: no keyword of the {split!r} split occurs in its sentences: no QbE queries")
+        raise DataError(corpus_root, f"no keyword of the {split!r} split occurs in its sentences: no QbE queries")
     return (FileSource(keep), ks_labels), (asr, asr_labels), np.array(relevant, bool)
 
 

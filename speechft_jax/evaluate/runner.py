@@ -1,7 +1,8 @@
 """SUPERB-style evaluation of one encoder on the demo corpus's tasks: features once, probes per task.
 
 `evaluate_encoder(bundle, tasks, ...)` extracts (or reads from the cache) every split's features
-of each task, trains a `WeightedSumProbe` per task over a learning-rate grid (picked on dev,
+of each task (a `TaskDefinition`, `demo_tasks.demo_task`: its splits' sources and labels), trains
+a `WeightedSumProbe` per task with the definition's head over a learning-rate grid (picked on dev,
 reported on test) and returns `{task: ProbeResult}`. Phone recognition and ASR are CTC probes
 (PER / CER-or-WER as `error_rate`), speaker, keyword and style are utterance classifiers
 (accuracy); `qbe` is query-by-example detection by subsequence DTW on the best dev layer
@@ -16,33 +17,34 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
-from speechft_jax.data.labels import SequenceLabels
-from speechft_jax.checkpoints.params_io import params_fingerprint
+from speechft_jax.errors import ConfigError
+from speechft_jax.evaluate.demo_tasks import EVAL_TASKS, demo_task
 from speechft_jax.evaluate.features import FeatureSet, cached_feature_set, extract_feature_set, feature_cache_key
 from speechft_jax.evaluate.probe import ProbeResult, ProbeSpec, train_probe
-
-EVAL_TASKS = ("pr", "asr", "sid", "ks", "style")
-# SUPERB's downstream models, scaled to the demo corpus: linear CTC for phones, BiLSTM CTC for text
-PROBE_HEADS = {"pr": "linear", "asr": "bilstm"}
+from speechft_jax.tasks.definition import TaskDefinition
+from speechft_jax.tree_math import check_compatible, params_fingerprint
 
 
-def probe_spec(task: str, label_spec) -> ProbeSpec:
-    if isinstance(label_spec, SequenceLabels):
+def probe_spec(definition: TaskDefinition, label_spec) -> ProbeSpec:
+    """The probe of a task: its definition's kind and head, sized by its label spec (the
+    vocabulary or class list)."""
+    head = definition.head
+    sizes = {"head": head.kind, "lstm_units": head.lstm_units, "lstm_layers": head.lstm_layers,
+             "projection_dim": head.projection_dim}
+    if definition.kind == "ctc":
         vocab = label_spec.vocab
-        return ProbeSpec(task, "ctc", vocab.size, vocab.blank_id, head=PROBE_HEADS.get(task, "linear"))
-    return ProbeSpec(task, "classification", len(label_spec.classes))
+        return ProbeSpec(definition.name, "ctc", vocab.size, vocab.blank_id, **sizes)
+    return ProbeSpec(definition.name, "classification", len(label_spec.classes), **sizes)
 
 
 def evaluate_encoder(bundle, tasks: Sequence[str], *, corpus_root: Path, params=None, steps: int = 1000,
                      learning_rates: Sequence[float] = (1e-4, 1e-3, 1e-2), batch_size: int = 16,
                      cache_dir: Path | None = None, seed: int = 0, progress: bool = True) -> dict[str, ProbeResult]:
     """`{task: ProbeResult}` for the encoder `bundle` (or `params` in its shape); see the module docstring."""
-    from speechft_jax.data.synth import corpus_task
-
     known = EVAL_TASKS + ("qbe",)
     for task in tasks:
         if task not in known:
-            raise ValueError(f"task {task!r}: expected one of {', '.join(known)}")
+            raise ConfigError(f"task {task!r}: expected one of {', '.join(known)}")
     fingerprint = _fingerprint(bundle, params, cache_dir)  # hashed once: every split's cache key starts with it
     results = {}
     for task in tasks:
@@ -50,11 +52,12 @@ def evaluate_encoder(bundle, tasks: Sequence[str], *, corpus_root: Path, params=
             results[task] = qbe_result(bundle, corpus_root=corpus_root, params=params, cache_dir=cache_dir,
                                        fingerprint=fingerprint)
             continue
-        splits = {split: task_features(bundle, task, split, corpus_root=corpus_root, params=params,
-                                       cache_dir=cache_dir, fingerprint=fingerprint)
+        definition = demo_task(corpus_root, task)
+        splits = {split: split_features(bundle, definition, split, params=params, cache_dir=cache_dir,
+                                        fingerprint=fingerprint)
                   for split in ("train", "dev", "test")}
-        _, label_spec = corpus_task(corpus_root, task, "train")
-        results[task] = train_probe(probe_spec(task, label_spec), splits["train"], splits["dev"], splits["test"],
+        _, label_spec = definition.open("train")
+        results[task] = train_probe(probe_spec(definition, label_spec), splits["train"], splits["dev"], splits["test"],
                                     learning_rates=learning_rates, steps=steps, batch_size=batch_size, seed=seed,
                                     progress=progress)
     return results
@@ -62,14 +65,20 @@ def evaluate_encoder(bundle, tasks: Sequence[str], *, corpus_root: Path, params=
 
 def task_features(bundle, task: str, split: str, *, corpus_root: Path, params=None,
                   cache_dir: Path | None = None, what: str = "features", fingerprint: str | None = None) -> FeatureSet:
-    """The encoder's features of one split of a demo-corpus task, read from `cache_dir` when an
-    earlier call (of `evaluate_encoder` or of `similarity_to_reference`) stored them there.
-    `fingerprint`: the weights' `_fingerprint`, when the caller already has it."""
-    from speechft_jax.data.synth import corpus_task
+    """The encoder's features of one split of a demo-corpus task (`split_features`)."""
+    return split_features(bundle, demo_task(corpus_root, task), split, params=params, cache_dir=cache_dir, what=what,
+                          fingerprint=fingerprint)
 
-    source, label_spec = corpus_task(corpus_root, task, split)
-    return _features(bundle, f"{task}-{split}", source, label_spec, params=params, cache_dir=cache_dir,
-                     fingerprint=fingerprint, desc=f"{task} {split} {what}")
+
+def split_features(bundle, definition: TaskDefinition, split: str, *, params=None, cache_dir: Path | None = None,
+                   what: str = "features", fingerprint: str | None = None) -> FeatureSet:
+    """The encoder's features of one split of a task (its source and labels), read from
+    `cache_dir` when an earlier call (of `evaluate_encoder` or of `similarity_to_reference`) stored
+    them there. `fingerprint`: the weights' `_fingerprint`, when the caller already has it."""
+    source, label_spec = definition.open(split)
+    name = definition.name
+    return _features(bundle, f"{name}-{split}", source, label_spec, params=params, cache_dir=cache_dir,
+                     fingerprint=fingerprint, desc=f"{name} {split} {what}")
 
 
 def _fingerprint(bundle, params, cache_dir) -> str:
@@ -124,7 +133,6 @@ def similarity_to_reference(bundle, reference, task: str, *, corpus_root: Path, 
     """`evaluate.similarity.similarity_report` of `bundle` against `reference` (same architecture).
     With the `cache_dir` of an `evaluate_encoder` call, the encoder's features are not extracted again."""
     from speechft_jax.evaluate.similarity import similarity_report, weight_change
-    from speechft_jax.merge import check_compatible
 
     check_compatible(reference.params, bundle.params)
     ours = task_features(bundle, task, split, corpus_root=corpus_root, cache_dir=cache_dir)

@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from speechft_jax.train.optimizer import sum_of_squares
-from speechft_jax.train.step import squared_distance
+from speechft_jax.tree_math import squared_distance, sum_of_squares
 
 
 def _centred(x) -> np.ndarray:

@@ -17,40 +17,10 @@ from typing import Sequence
 import jax
 import jax.numpy as jnp
 
-from speechft_jax.models.config import TRAINING_SETTINGS
+from speechft_jax.errors import MergeError
+from speechft_jax.tree_math import check_compatible
 
 PRETRAINING_ONLY = ("final_proj", "label_embs_concat")
-
-
-class MergeError(ValueError):
-    """Two parameter trees that cannot be merged (the message names the path)."""
-
-
-def _path_str(path) -> str:
-    return "/".join(str(getattr(k, "key", getattr(k, "idx", k))) for k in path)
-
-
-def check_compatible(reference, other, what: str = "fine-tuned") -> None:
-    """Raise `MergeError` unless `other` has `reference`'s structure and leaf shapes."""
-    ref = dict((_path_str(p), x) for p, x in jax.tree_util.tree_leaves_with_path(reference))
-    got = dict((_path_str(p), x) for p, x in jax.tree_util.tree_leaves_with_path(other))
-    for path in sorted(set(ref) | set(got)):
-        if path not in got:
-            raise MergeError(f"{path}: in the pre-trained parameters but missing from the {what} ones")
-        if path not in ref:
-            raise MergeError(f"{path}: in the {what} parameters but not in the pre-trained ones")
-        if tuple(ref[path].shape) != tuple(got[path].shape):
-            raise MergeError(f"{path}: shape {tuple(got[path].shape)} in the {what} parameters, "
-                             f"expected {tuple(ref[path].shape)} as in the pre-trained ones")
-
-
-def check_same_architecture(base, other, base_name: str, other_name: str) -> None:
-    """Raise `MergeError` unless two loaded encoders (`PretrainedBundle`s) have the same config,
-    naming the keys that differ; training settings (dropouts, SpecAugment) may differ."""
-    a, b = base.config.to_hf_dict(), other.config.to_hf_dict()
-    differing = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k) and k not in TRAINING_SETTINGS)
-    if differing:
-        raise MergeError(f"{other_name}: its config differs from {base_name} in {', '.join(differing[:5])}")
 
 
 def _keeps_theta_0(path) -> bool:
@@ -93,5 +63,4 @@ def merge_task_vectors(theta_0, finetuned: Sequence, alpha, weights: Sequence[fl
     return _combine(theta_0, finetuned, fn)
 
 
-__all__ = ["MergeError", "PRETRAINING_ONLY", "check_compatible", "check_same_architecture", "interpolate",
-           "merge_task_vectors"]
+__all__ = ["MergeError", "PRETRAINING_ONLY", "interpolate", "merge_task_vectors"]

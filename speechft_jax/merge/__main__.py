@@ -14,10 +14,11 @@ import math
 import sys
 from pathlib import Path
 
-from speechft_jax.checkpoints import CheckpointError, load_pretrained, model_files, save_pretrained
-from speechft_jax.cli import ArgumentParser
-from speechft_jax.merge import MergeError, check_same_architecture, interpolate, merge_task_vectors
-from speechft_jax.models.config import ConfigError
+from speechft_jax.checkpoints import load_pretrained, model_files, save_pretrained
+from speechft_jax.cli import ArgumentParser, run_command
+from speechft_jax.errors import ConfigError
+from speechft_jax.merge import interpolate, merge_task_vectors
+from speechft_jax.models.pretrained import check_same_architecture
 
 
 def main(argv=None) -> int:
@@ -38,31 +39,30 @@ def main(argv=None) -> int:
     inputs = [args.pretrained, *args.finetuned]
     if any(Path(args.out).resolve() == Path(path).resolve() for path in inputs):
         parser.error(f"--out {args.out}: is one of the input directories, expected a new one (it would be overwritten)")
+    return run_command(lambda: run(args))
+
+
+def run(args) -> None:
+    """The merge of `args` (parsed): a one-line summary on stdout."""
     held = model_files(args.out)
     if held and not args.overwrite:
-        print(f"error: --out {args.out}: already holds a model ({', '.join(p.name for p in held[:3])}); "
-              "pass --overwrite to replace it", file=sys.stderr)
-        return 2
+        raise ConfigError(f"--out {args.out}: already holds a model ({', '.join(p.name for p in held[:3])}); "
+                          "pass --overwrite to replace it")
     if not 0.0 <= args.alpha <= 1.0:
         print(f"note: alpha {args.alpha:g} is outside [0, 1]: extrapolating past the "
               f"{'pre-trained' if args.alpha < 0 else 'fine-tuned'} weights", file=sys.stderr)
-    try:
-        base = load_pretrained(args.pretrained)
-        tuned = []
-        for path in args.finetuned:
-            bundle = load_pretrained(path)
-            check_same_architecture(base, bundle, args.pretrained, path)
-            tuned.append(bundle.params)
-        if len(tuned) == 1 and args.weights is None:
-            merged = interpolate(base.params, tuned[0], args.alpha)
-        else:
-            merged = merge_task_vectors(base.params, tuned, args.alpha, args.weights)
-        out = save_pretrained(base, args.out, params=merged)
-    except (CheckpointError, ConfigError, MergeError, OSError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    base = load_pretrained(args.pretrained)
+    tuned = []
+    for path in args.finetuned:
+        bundle = load_pretrained(path)
+        check_same_architecture(base, bundle, args.pretrained, path)
+        tuned.append(bundle.params)
+    if len(tuned) == 1 and args.weights is None:
+        merged = interpolate(base.params, tuned[0], args.alpha)
+    else:
+        merged = merge_task_vectors(base.params, tuned, args.alpha, args.weights)
+    out = save_pretrained(base, args.out, params=merged)
     print(f"merged {args.pretrained} with {len(tuned)} fine-tuned model(s) at alpha {args.alpha:g} -> {out}")
-    return 0
 
 
 if __name__ == "__main__":

@@ -12,6 +12,8 @@ import dataclasses
 import numbers
 from typing import Any
 
+from speechft_jax.errors import ConfigError, short_repr
+
 MODEL_TYPES = ("hubert", "wav2vec2", "wavlm")
 ACTIVATIONS = ("gelu", "gelu_new", "gelu_pytorch_tanh", "gelu_fast", "relu", "silu", "swish", "tanh")
 DTYPES = ("float32", "bfloat16", "float16")
@@ -81,18 +83,6 @@ _INT_RANGES = {
 _CONV_RANGES = {"conv_dim": (1, MAX_WIDTH), "conv_kernel": (1, MAX_KERNEL), "conv_stride": (1, MAX_KERNEL)}
 _BOOLEANS = ("conv_bias", "conv_pos_batch_norm", "feat_proj_layer_norm", "do_stable_layer_norm",
              "apply_spec_augment", "remat", "scan_layers")
-
-
-class ConfigError(ValueError):
-    """A configuration value is missing, of the wrong type or out of range."""
-
-
-def short_repr(value, limit: int = 80) -> str:
-    """`repr(value)` cut to `limit` characters, for an error message (a bad value may be huge)."""
-    if isinstance(value, int) and value.bit_length() > 200:  # repr fails past 4300 digits
-        return f"<a {value.bit_length()}-bit integer>"
-    text = repr(value)
-    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 @dataclasses.dataclass(frozen=True)

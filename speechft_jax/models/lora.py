@@ -3,20 +3,44 @@
 An adapter tree mirrors the encoder's parameter tree down to each targeted Dense module, e.g.
 `adapters["encoder"]["layers_0"]["attention"]["q_proj"] = {"lora_a": [in, rank], "lora_b": [rank, out]}`.
 Kernels are Flax Dense kernels `[in, out]`, so the low-rank update is `lora_a @ lora_b`: the
-transpose of the PyTorch statement `W + B @ A * scale` with `W: [out, in]`.
+transpose of the PyTorch statement `W + B @ A * scale` with `W: [out, in]`. `LoraConfig` is a
+training config's `finetune.lora` section.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Annotated
 
 import jax
 import jax.numpy as jnp
 
+from speechft_jax.config_loading import COUNT, check
+
 LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "out_proj", "intermediate_dense", "output_dense")
 
 _LAYER_PREFIX = "layers_"  # transformer layers live at encoder/layers_<i>; CNN and projection never match
+
+
+@dataclass(frozen=True)
+class LoraConfig:
+    """LoRA adapters on the transformer's projections; merged into plain weights at the end."""
+
+    rank: Annotated[int, COUNT] = 8
+    alpha: float = 16.0
+    targets: tuple[str, ...] = ("q_proj", "v_proj")
+
+    def validate(self):
+        check(self.alpha > 0, "alpha", self.alpha, "a positive number")
+        check(len(self.targets) > 0, "targets", list(self.targets), "at least one target")
+        for target in self.targets:
+            check(target in LORA_TARGETS, "targets", target, "one of " + ", ".join(LORA_TARGETS))
+
+    def init(self, params: Mapping, rng) -> dict:
+        """Fresh adapters for the encoder parameters `params` (`init_lora`)."""
+        return init_lora(params, self.targets, self.rank, rng)
 
 
 def _path_str(path) -> str:

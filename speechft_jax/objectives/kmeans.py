@@ -1,10 +1,9 @@
 """k-means over frame features for HuBERT targets: fitting (scikit-learn), saving, and assignment in JAX.
 
-`collect_frames(feature_fn, loader, max_frames, seed)` runs a jitted `feature_fn(audio, audio_mask)
--> (features [B, F, D], frame_mask [B, F])` over an evaluation loader and keeps a seeded random
-subset of the valid frames; `fit_kmeans` fits `MiniBatchKMeans` on them; `save_kmeans` /
-`load_kmeans` store the centroids (an `.npz`, never a pickle); `assign_clusters` gives each frame
-its nearest centroid inside `jax.jit`.
+`collect_frames(utterances, max_frames, seed)` stacks the valid frames of every utterance (from
+`models.encode.encode_source`) and keeps a seeded random subset of them; `fit_kmeans` fits
+`MiniBatchKMeans` on them; `save_kmeans` / `load_kmeans` store the centroids (an `.npz`, never a
+pickle); `assign_clusters` gives each frame its nearest centroid inside `jax.jit`.
 """
 
 from __future__ import annotations
@@ -15,20 +14,15 @@ from pathlib import Path
 
 import jax.numpy as jnp
 import numpy as np
-from tqdm.auto import tqdm
 
-from speechft_jax.checkpoints.state_dict_io import atomic_write_bytes
+from speechft_jax.files import atomic_write_bytes
 from speechft_jax.models.config import ConfigError
 
 
-def collect_frames(feature_fn, loader, max_frames: int, seed: int, desc: str = "k-means features") -> np.ndarray:
-    """Valid frames of every batch of `loader` (float32 `[n, D]`), at most `max_frames`, seeded."""
-    chunks = []
-    for batch in tqdm(loader, total=loader.num_batches(), desc=desc, unit="batch", leave=False):
-        features, frame_mask = feature_fn(batch["audio"], batch["audio_mask"])
-        valid = np.asarray(frame_mask) & batch["example_mask"][:, None]
-        chunks.append(np.asarray(features, np.float32)[valid])
-    frames = np.concatenate(chunks)
+def collect_frames(utterances, max_frames: int, seed: int) -> np.ndarray:
+    """The valid frames of `utterances` (each `[frames, D]`) stacked, float32 `[n, D]`, at most
+    `max_frames` of them (a seeded random subset, in order)."""
+    frames = np.concatenate([np.asarray(features, np.float32) for features in utterances])
     if len(frames) > max_frames:
         keep = np.random.default_rng(seed).choice(len(frames), max_frames, replace=False)
         frames = frames[np.sort(keep)]

@@ -4,34 +4,37 @@ Evaluates every alpha of the config with SUPERB-style probes on the demo corpus 
 alphas from one compiled program), prints a table, writes `sweep.json` and `scores.svg` to
 `output_dir`, and names the alpha with the best mean score over `select_on`. `output_dir` is
 checked writable before any work; each probe's result is kept in `output_dir/sweep.partial.json`
-as it finishes, so an interrupted sweep, run again with the same settings, resumes.
+as it finishes, so an interrupted sweep, run again with the same settings, resumes. The log
+(notes, warnings, errors) is also kept in `output_dir/sweep.log`.
 """
 
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
-from speechft_jax.checkpoints import CheckpointError
-from speechft_jax.cli import ArgumentParser
-from speechft_jax.merge import MergeError
-from speechft_jax.models.config import ConfigError
+from speechft_jax.cli import QUIET_HELP, ArgumentParser, log_to_file, run_command
+
+LOG_NAME = "sweep.log"
 
 
 def main(argv=None) -> int:
     parser = ArgumentParser(prog="python -m speechft_jax.sweep", description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", required=True, help="the sweep YAML (see speechft_jax/sweep/config.py)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a value")
+    parser.add_argument("--quiet", action="store_true", help=QUIET_HELP)
     args = parser.parse_args(argv)
-    try:
-        from speechft_jax.sweep.config import load_sweep_config
-        from speechft_jax.sweep.runner import report, run_sweep
+    return run_command(lambda: run(args), quiet=args.quiet)
 
-        summary = run_sweep(load_sweep_config(args.config, args.set))
-    except (CheckpointError, ConfigError, MergeError, OSError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    print(report(summary))
-    return 0
+
+def run(args) -> None:
+    """The sweep of `args` (parsed): its table on stdout."""
+    from speechft_jax.sweep.config import load_sweep_config
+    from speechft_jax.sweep.runner import report, run_sweep
+
+    config = load_sweep_config(args.config, args.set)
+    log_to_file(Path(config.output_dir) / LOG_NAME)
+    print(report(run_sweep(config)))
 
 
 if __name__ == "__main__":

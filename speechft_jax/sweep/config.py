@@ -18,7 +18,7 @@ layer) and reports the size of the weight update.
 The same section, without `pretrained`, `finetuned` and `output_dir`, can sit under `sweep:` in a
 training config: the run then sweeps its own result (theta_0 = `model.pretrained`, theta_ft = the
 run's `encoder/`, written under the run's `sweep/`), which is how `configs/demo.yaml` runs all of
-Speech-FT in one command.
+Speech-FT in one command (`speechft_jax/pipeline.py`).
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ class SweepConfig:
     finetuned_label: str | None = None  # alpha 1's name in the table: "fine-tuned" unless given
 
     def validate(self):
-        from speechft_jax.evaluate.runner import EVAL_TASKS
+        from speechft_jax.evaluate.demo_tasks import EVAL_TASKS
 
         if not self.alphas or not all(math.isfinite(a) for a in self.alphas):
             raise ConfigError(f"alphas={list(self.alphas)}: expected one or more finite numbers")

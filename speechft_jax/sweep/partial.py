@@ -15,10 +15,10 @@ import hashlib
 import json
 from pathlib import Path
 
-from speechft_jax.checkpoints.params_io import params_fingerprint
-from speechft_jax.checkpoints.state_dict_io import atomic_write_json
 from speechft_jax.evaluate.features import label_description, source_description
 from speechft_jax.evaluate.probe import ProbeResult
+from speechft_jax.files import atomic_write_json
+from speechft_jax.tree_math import params_fingerprint
 
 PARTIAL_NAME = "sweep.partial.json"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from speechft_jax.checkpoints.state_dict_io import atomic_write_bytes
+from speechft_jax.files import atomic_write_bytes
 
 COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#17becf")
 

@@ -1,8 +1,9 @@
 """An alpha sweep end to end: per-alpha features from one compiled program, probes, a table, a plot.
 
-`run_sweep(config)` loads theta_0 and theta_ft, and for each task computes every split's
-features for all alphas at once (`sweep_feature_sets`: the merge inside the jit), trains the
-SUPERB-style probe of each alpha (`evaluate.probe.train_probe`), and returns
+`run_sweep(config)` loads theta_0 and theta_ft, and for each task (a `TaskDefinition` of the
+demo corpus, `evaluate.demo_tasks`) computes every split's features for all alphas at once
+(`sweep_feature_sets`: the merge inside the jit), trains the SUPERB-style probe of each alpha
+with the definition's head (`evaluate.probe.train_probe`), and returns
 `{alpha: {task: ProbeResult}}` plus the alpha that maximises the mean score over `select_on`.
 With `similarity`, every alpha's features on the first task's test split are compared with
 theta_0's (linear CKA and R^2 per hidden state, `evaluate.similarity`; theta_0's features come from
@@ -19,27 +20,29 @@ that stops half-way, re-run with the same settings, encoders and corpus, compute
 
 from __future__ import annotations
 
-import dataclasses
-import sys
+import logging
 import time
 from pathlib import Path
 
 import numpy as np
 
 from speechft_jax.checkpoints import load_pretrained
-from speechft_jax.checkpoints.state_dict_io import atomic_write_json
+from speechft_jax.evaluate.demo_tasks import demo_task
 from speechft_jax.evaluate.features import check_writable
 from speechft_jax.evaluate.probe import train_probe
 from speechft_jax.evaluate.runner import probe_spec
 from speechft_jax.evaluate.similarity import similarity_report, weight_change
-from speechft_jax.merge import check_compatible, check_same_architecture
+from speechft_jax.files import atomic_write_json
+from speechft_jax.models.pretrained import check_same_architecture
 from speechft_jax.sweep.config import SweepConfig
 from speechft_jax.sweep.features import same_cnn, sweep_feature_sets
 from speechft_jax.sweep.partial import PARTIAL_NAME, PartialSweep, sweep_fingerprint
 from speechft_jax.sweep.plot import line_plot_svg
+from speechft_jax.tree_math import check_compatible
 
 FINETUNED = "fine-tuned"  # alpha 1's name when nothing names the fine-tuning that made theta_ft
 SPLITS = ("train", "dev", "test")
+logger = logging.getLogger(__name__)
 
 
 def task_score(result) -> float:
@@ -48,7 +51,7 @@ def task_score(result) -> float:
 
 
 def run_sweep(config: SweepConfig, progress: bool = True) -> dict:
-    from speechft_jax.data.synth import corpus_task, ensure_corpus
+    from speechft_jax.data.synth import ensure_corpus
 
     started = time.time()
     out = Path(config.output_dir)
@@ -59,10 +62,11 @@ def run_sweep(config: SweepConfig, progress: bool = True) -> dict:
     check_compatible(base.params, tuned.params)
     root = Path(config.corpus_dir) if config.corpus_dir else ensure_corpus(config.corpus)
     alphas = [float(a) for a in config.alphas]
-    data = {(task, split): corpus_task(root, task, split) for task in config.tasks for split in SPLITS}
+    definitions = {task: demo_task(root, task) for task in config.tasks}
+    data = {(task, split): definitions[task].open(split) for task in config.tasks for split in SPLITS}
     partial = PartialSweep(out / PARTIAL_NAME, sweep_fingerprint(config, base, tuned, data))
     if partial.num_results and progress:
-        print(f"resuming the sweep: {partial.num_results} probe result(s) read from {partial.path}", file=sys.stderr)
+        logger.info(f"resuming the sweep: {partial.num_results} probe result(s) read from {partial.path}")
     # ||theta_alpha - theta_0|| = alpha ||theta_ft - theta_0||: one norm serves every alpha
     full_change = weight_change(tuned.params, base.params)
     shared_cnn = same_cnn(base.params, tuned.params)  # stable fine-tuning leaves the CNN as it was
@@ -86,7 +90,7 @@ def run_sweep(config: SweepConfig, progress: bool = True) -> dict:
                 partial.add_similarity({a: similarity_report(per_split[split][k].features, reference,
                                                              {key: a * v for key, v in full_change.items()}, task)
                                         for k, a in enumerate(need)})
-        spec = probe_spec(task, data[task, "train"][1])
+        spec = probe_spec(definitions[task], data[task, "train"][1])
         for k, alpha in enumerate(need):
             if not partial.has_result(task, alpha):
                 partial.add_result(task, alpha, train_probe(
@@ -147,26 +151,3 @@ def report(summary: dict) -> str:
     return (format_table(summary) + f"\nbest alpha {summary['best_alpha']:g}; sweep.json and scores.svg written "
             f"in {summary['wall_seconds']:.0f} s")
 
-
-def finetuning_method(train_config) -> str:
-    """The name of the fine-tuning a training config runs (alpha 1 of its sweep)."""
-    finetune, beta = train_config.finetune, train_config.optimizer.beta
-    if train_config.objective != "supervised":
-        return {"score": "SCORE", "hubert": "HuBERT PT"}[train_config.objective]
-    if finetune.lora is not None:
-        return "LoRA"
-    if finetune.l2_to_pretrained:
-        return "L2 reg."
-    if finetune.freeze_cnn and beta > 0:
-        return "Stable-FT"
-    return "full FT" if not finetune.freeze_cnn and beta == 0 else FINETUNED
-
-
-def training_run_sweep(train_config, result, config_dir=None) -> SweepConfig:
-    """A training config's `sweep` section made whole: theta_0 = its `model.pretrained`, theta_ft =
-    the run's `encoder/`, the output under the run's `sweep/`, alpha 1 named by the run's method."""
-    from speechft_jax.train.start_encoder import resolve_path
-
-    return dataclasses.replace(train_config.sweep, pretrained=str(resolve_path(train_config.model.pretrained, config_dir)),
-                               finetuned=str(result.encoder_dir), output_dir=str(Path(result.output_dir) / "sweep"),
-                               finetuned_label=finetuning_method(train_config))

@@ -6,7 +6,8 @@ Every task has the same API, pure and jit-friendly:
   loss(head_params, features, frame_mask, batch, rng, train)   -> (loss scalar, metrics dict)
   predict(head_params, features, frame_mask)                   -> logits (eval mode)
 `train_loss` is what the trainer calls: `encode(batch, rng)` runs the trainable encoder (train
-mode) and returns its `EncoderOutput`; self-supervised tasks (hubert_task.py) use the same entry.
+mode) and returns its `EncoderOutput`; self-supervised tasks (objectives/) use the same entry.
+`head_is_pretraining_head` says whether the run exports the head with the encoder (HuBERT's).
 features are encoder outputs `[batch, frames, hidden]`, frame_mask bool `[batch, frames]`, and
 batch["example_mask"] bool `[batch]` marks real rows (False = filler row, contributes nothing).
 """
@@ -26,6 +27,8 @@ from speechft_jax.tasks.ctc import CTC_HEAD_KINDS, CTCHead, ctc_mean_loss
 
 class _HeadTask:
     """What every task does the same way with its `head` module: init, eval and train calls."""
+
+    head_is_pretraining_head = False
 
     def init(self, rng, hidden_dim: int):
         features = jnp.zeros((1, 4, hidden_dim), jnp.float32)

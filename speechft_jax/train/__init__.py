@@ -1,5 +1,7 @@
 """Fine-tuning: the config schema, optimizer partition and schedules, sharding, the step, the loop
-and its checkpoints. `python -m speechft_jax.train --config ...` runs `train(load_train_config(...))`."""
+and its checkpoints. `train(load_train_config(path))` runs a training YAML's run;
+`python -m speechft_jax.train --config ...` runs it through `speechft_jax.pipeline` (then the
+alpha sweep, when the file has a `sweep:` section)."""
 
 from speechft_jax.train.config import TrainConfig, load_train_config
 

@@ -2,14 +2,18 @@
 
 Trains (or continues) the run; when the config has a `sweep` section, process 0 then runs
 Speech-FT's alpha sweep of `model.pretrained` against the run's encoder (probes, similarity, a table
-and a plot under `output_dir/sweep/`), as `configs/demo.yaml` does.
+and a plot under `output_dir/sweep/`), as `configs/demo.yaml` does. Process 0 also keeps the log
+(notes, warnings, errors) in `output_dir/train.log`.
 """
 
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
-from speechft_jax.cli import ArgumentParser
+from speechft_jax.cli import QUIET_HELP, ArgumentParser, log_to_file, run_command
+
+LOG_NAME = "train.log"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -20,33 +24,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config value, e.g. --set output_dir=/tmp/run1 --set optimizer.steps=50")
     parser.add_argument("--resume", action="store_true", help="require a checkpoint in output_dir to continue from")
+    parser.add_argument("--quiet", action="store_true", help=QUIET_HELP)
     args = parser.parse_args(argv)
+    return run_command(lambda: run(args), quiet=args.quiet)
 
+
+def run(args) -> None:
+    """The run of `args` (parsed), and its sweep when the config has one."""
     import jax
 
-    from speechft_jax.checkpoints import CheckpointError
     from speechft_jax.config_loading import config_dirs
-    from speechft_jax.data import DataError
-    from speechft_jax.merge import MergeError
-    from speechft_jax.models.config import ConfigError
-    from speechft_jax.train.config import load_train_config
+    from speechft_jax.pipeline import load_pipeline_config, run_pipeline
     from speechft_jax.train.distributed import maybe_initialize_distributed
-    from speechft_jax.train.loop import TrainingDiverged, train
 
-    try:
-        config = load_train_config(args.config, args.overrides)
-        maybe_initialize_distributed()
-        dirs = config_dirs(args.config)  # where relative paths in the config's base chain are looked up
-        result = train(config, config_dir=dirs, require_checkpoint=args.resume)
-        if config.sweep is not None and jax.process_index() == 0:
-            from speechft_jax.sweep.runner import report, run_sweep, training_run_sweep
-
-            print(f"Speech-FT steps 2 and 3: the alpha sweep {list(config.sweep.alphas)} of theta_0 and {result.encoder_dir}")
-            print(report(run_sweep(training_run_sweep(config, result, dirs))))
-    except (ConfigError, DataError, CheckpointError, MergeError, TrainingDiverged) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    return 0
+    config = load_pipeline_config(args.config, args.overrides)
+    maybe_initialize_distributed()
+    if jax.process_index() == 0:  # the other processes log to their console only
+        log_to_file(Path(config.output_dir) / LOG_NAME)
+    # relative paths in the config are looked up beside each file of its base chain
+    run_pipeline(config, config_dirs(args.config), resume=args.resume)
 
 
 if __name__ == "__main__":

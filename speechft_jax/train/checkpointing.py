@@ -10,18 +10,22 @@ A save that fails (an unwritable or full disk), whether it fails at once or in t
 while the next steps run, is a one-line `CheckpointError` at the next `save` or `wait`; the last
 complete checkpoint stays on disk. Step directories are created on the calling thread, so a failure
 to create one raises there instead of leaving Orbax's background threads waiting for minutes.
+`CheckpointConfig` is a training config's `checkpoint` section.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 
 import jax
 import orbax.checkpoint as ocp
 
-from speechft_jax.checkpoints.errors import CheckpointError
+from speechft_jax.config_loading import COUNT, STEPS
+from speechft_jax.errors import CheckpointError
 
 STATE, LOADERS = "state", "loaders"
 
@@ -39,6 +43,19 @@ def saved_steps(directory) -> list[int]:
     if not directory.is_dir():
         return []
     return sorted(int(p.name) for p in directory.iterdir() if p.name.isdigit() and p.is_dir())
+
+
+@dataclass(frozen=True)
+class CheckpointConfig:
+    """Orbax checkpoints under `<output_dir>/checkpoints`: every `every_steps`, keep the last `keep`."""
+
+    every_steps: Annotated[int, STEPS] = 500
+    keep: Annotated[int, COUNT] = 2
+    async_save: bool = True
+
+    def build(self, directory) -> RunCheckpoints:
+        """The run's checkpoints in `directory`."""
+        return RunCheckpoints(directory, every_steps=self.every_steps, keep=self.keep, async_save=self.async_save)
 
 
 class RunCheckpoints:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import tempfile
 import time
 from pathlib import Path
@@ -25,41 +26,35 @@ from typing import Sequence
 import flax.linen as nn
 import jax
 import numpy as np
-import optax
 import yaml
 
 from speechft_jax.checkpoints import save_pretrained
-from speechft_jax.checkpoints.params_io import abstract_boxed_params, params_fingerprint
-from speechft_jax.checkpoints.state_dict_io import atomic_write_bytes, atomic_write_json
 from speechft_jax.config_loading import load_yaml, to_dict
 from speechft_jax.data import make_global_batch
+from speechft_jax.errors import TrainingDiverged
+from speechft_jax.files import atomic_write_bytes, atomic_write_json
 from speechft_jax.models.config import ConfigError
-from speechft_jax.models.lora import init_lora
-from speechft_jax.objectives.hubert_targets import KMEANS_NAME
+from speechft_jax.models.pretrained import abstract_boxed_params
+from speechft_jax.objectives.hubert import KMEANS_NAME
+from speechft_jax.objectives.supervised import SUPERVISED
 from speechft_jax.train import sharding as S
-from speechft_jax.train.checkpointing import RunCheckpoints, abstract_with_shardings, saved_steps
-from speechft_jax.train.config import TrainConfig
-from speechft_jax.train.metrics_log import MetricsLog
-from speechft_jax.train.optimizer import encoder_start_step, stable_finetuning_optimizer
+from speechft_jax.train.checkpointing import abstract_with_shardings, saved_steps
+from speechft_jax.train.config import LATER_STAGES, TrainConfig
 from speechft_jax.train.run_lock import run_directory_lock
-from speechft_jax.train.schedules import stable_finetuning_schedule
 from speechft_jax.train.start_encoder import init_fn, start_encoder
 from speechft_jax.train.step import encoder_params, init_train_state, make_loss_fn, make_train_step
-from speechft_jax.tasks.hubert_task import HubertTask
-from speechft_jax.train.self_supervised import attach_objectives, encoder_settings, trainable_layers, view_for
 from speechft_jax.train.task_data import build_task_data, save_labels
+from speechft_jax.tree_math import params_fingerprint
 
 CONFIG_NAME = "config.yaml"
 SUMMARY_NAME = "summary.json"
 ENCODER_DIR = "encoder"
 SHARDING_NAME = "sharding.json"
 CHECKPOINTS_DIR = "checkpoints"
-# settings that may change between a run and its resumption
-_RESUMABLE_CHANGES = ("logging", "checkpoint", "output_dir", "sweep")
-
-
-class TrainingDiverged(RuntimeError):
-    """The loss or the gradient became NaN or Inf; the last good checkpoint is kept."""
+# settings that may change between a run and its resumption; a config.yaml saved before the
+# pipeline read the later stages' sections may still hold them
+_RESUMABLE_CHANGES = ("logging", "checkpoint", "output_dir", *LATER_STAGES)
+logger = logging.getLogger(__name__)
 
 
 def check_finite(step: int, metrics: dict, last_good_step: int | None) -> None:
@@ -126,8 +121,8 @@ def _prepare_output_dir(config: TrainConfig, out: Path, is_writer: bool) -> None
                               f"the new config has {diff[2]!r}; resume with the same settings or "
                               f"choose another output_dir")
         if diff and is_writer:  # an earlier start that never checkpointed: nothing to resume
-            print(f"{out}: the run started there with {diff[0]}={diff[1]!r} has no checkpoint; "
-                  f"starting over with {diff[2]!r}")
+            logger.info(f"{out}: the run started there with {diff[0]}={diff[1]!r} has no checkpoint; "
+                        f"starting over with {diff[2]!r}")
             (out / KMEANS_NAME).unlink(missing_ok=True)  # centroids fitted under the old settings
     if is_writer:
         _check_writable(out / CHECKPOINTS_DIR)
@@ -162,17 +157,19 @@ def train(config: TrainConfig, *, config_dir: Path | Sequence[Path] | None = Non
 def _train_in(out: Path, config: TrainConfig, config_dir, started: float, is_writer: bool) -> TrainResult:
     if (out / SUMMARY_NAME).is_file() and (out / ENCODER_DIR).is_dir():
         summary = json.loads((out / SUMMARY_NAME).read_text())
-        print(f"{out}: this run already finished ({summary['steps']} steps); nothing to do")
+        logger.info(f"{out}: this run already finished ({summary['steps']} steps); nothing to do")
         return TrainResult(out, summary["steps"], summary["final_loss"], Path(summary["encoder_dir"]),
                            [Path(p) for p in summary["early_dirs"]], summary["wall_seconds"],
                            summary.get("resumed_from"), summary.get("encoder_fingerprint", ""))
     opt_cfg, ft = config.optimizer, config.finetune
 
     # ---------------------------------------------------------------- theta_0 and the mesh
-    model_cfg, spec_augment = encoder_settings(config)
+    # the objective's API (objectives/__init__.py): its config section, or SUPERVISED
+    objective = {"hubert": config.hubert_settings, "score": config.score_settings}.get(config.objective, SUPERVISED)
+    model_cfg, spec_augment = objective.encoder_settings(config.model, config.finetune.spec_augment)
     bundle = start_encoder(model_cfg, config_dir, spec_augment=spec_augment)
     enc_config = bundle.config
-    mesh = S.build_mesh(config.mesh.data, config.mesh.fsdp)
+    mesh = config.mesh.build()
     rules = S.TRAIN_RULES
     boxed = abstract_boxed_params(enc_config)
     enc_abstract = nn.unbox(boxed)
@@ -189,12 +186,19 @@ def _train_in(out: Path, config: TrainConfig, config_dir, started: float, is_wri
         if task.batch_size % data_parallel:
             raise ConfigError(f"tasks.{task.name}.batch_size={task.batch_size}, expected a multiple of "
                               f"mesh.data x mesh.fsdp = {data_parallel}")
+
+    def prepare(task_config, source, theta_0=theta_0):  # bound now: the name is deleted once the state holds it
+        """A self-supervised task and its frozen arrays, placed on the mesh (theta_0 already is)."""
+        task, arrays = objective.prepare(task_config, bundle, theta_0, source, out_dir=out, seed=config.seed,
+                                         is_writer=is_writer, config_dir=config_dir)
+        return task, {k: v if v is theta_0 else jax.device_put(v, S.replicated(mesh)) for k, v in arrays.items()}
+
     task_data = [build_task_data(t, seed=config.seed, normalize=bool(bundle.preprocessor.get("do_normalize")),
                                  process_index=jax.process_index(), process_count=jax.process_count(),
-                                 view=view_for(config), min_samples=bundle.config.receptive_field)
+                                 view=objective.loader_view(), min_samples=bundle.config.receptive_field,
+                                 prepare=prepare)
                  for t in config.tasks]
-    frozen = attach_objectives(config, bundle, theta_0, task_data, out=out, mesh=mesh, config_dir=config_dir,
-                               is_writer=is_writer)
+    frozen = {name: array for td in task_data for name, array in td.frozen_arrays.items()}
     tasks = [td.task for td in task_data]
     if is_writer:
         for td in task_data:
@@ -202,14 +206,8 @@ def _train_in(out: Path, config: TrainConfig, config_dir, started: float, is_wri
                 save_labels(td, out / "labels")
 
     # ---------------------------------------------------------------- optimizer and state
-    trained_layers = trainable_layers(config, enc_config.num_hidden_layers)
-    optimizer = stable_finetuning_optimizer(
-        opt_cfg.steps, encoder_lr=opt_cfg.encoder_lr, head_lr=opt_cfg.head_lr, beta=opt_cfg.beta,
-        clip_norm=opt_cfg.clip_norm, weight_decay=opt_cfg.weight_decay, freeze_cnn=ft.freeze_cnn,
-        warmup_fraction=opt_cfg.warmup_fraction, hold_fraction=opt_cfg.hold_fraction,
-        trainable_layers=trained_layers)
-    if opt_cfg.grad_accum > 1:
-        optimizer = optax.MultiSteps(optimizer, every_k_schedule=opt_cfg.grad_accum)
+    trained_layers = objective.layers_to_train(enc_config.num_hidden_layers)
+    optimizer = opt_cfg.build(freeze_cnn=ft.freeze_cnn, trainable_layers=trained_layers)
     lora = ft.lora
     needs_theta_0 = lora is not None or ft.l2_to_pretrained > 0
     if needs_theta_0:
@@ -219,7 +217,7 @@ def _train_in(out: Path, config: TrainConfig, config_dir, started: float, is_wri
     def init_state(encoder, rng):
         heads = {t.name: t.init(jax.random.fold_in(rng, i), enc_config.hidden_size) for i, t in enumerate(tasks)}
         if lora is not None:
-            adapters = init_lora(encoder, lora.targets, lora.rank, jax.random.fold_in(rng, len(tasks)))
+            adapters = lora.init(encoder, jax.random.fold_in(rng, len(tasks)))
             return init_train_state({"lora": adapters, "head": heads}, optimizer)
         return init_train_state({"encoder": encoder, "head": heads}, optimizer)
 
@@ -230,8 +228,7 @@ def _train_in(out: Path, config: TrainConfig, config_dir, started: float, is_wri
         params_shardings["encoder"] = enc_shardings
     state_shardings = S.state_shardings(abstract_state, abstract_state.params, params_shardings, mesh)
 
-    checkpoints = RunCheckpoints(out / CHECKPOINTS_DIR, every_steps=config.checkpoint.every_steps,
-                                 keep=config.checkpoint.keep, async_save=config.checkpoint.async_save)
+    checkpoints = config.checkpoint.build(out / CHECKPOINTS_DIR)
     resumed_from = checkpoints.latest_step()
     if resumed_from is not None:
         state, loader_states, _ = checkpoints.restore(abstract_with_shardings(abstract_state, state_shardings))
@@ -254,12 +251,12 @@ def _train_in(out: Path, config: TrainConfig, config_dir, started: float, is_wri
     merged_encoder = jax.jit(lambda params, frozen: encoder_params(params, frozen, lora),
                              out_shardings=enc_shardings)
 
-    hubert_tasks = [t.name for t in tasks if isinstance(t, HubertTask)]
+    pretraining_heads = [t.name for t in tasks if t.head_is_pretraining_head]
 
     def export(params, directory: Path):
         """Write the encoder (process 0) and return the host copy every process gathered."""
         host = _to_host(merged_encoder(params, frozen))
-        head = _to_host(params["head"][hubert_tasks[0]]) if hubert_tasks else bundle.pretraining_head
+        head = _to_host(params["head"][pretraining_heads[0]]) if pretraining_heads else bundle.pretraining_head
         if is_writer:
             save_pretrained(bundle.replace(pretraining_head=head), directory, params=host)
         return host
@@ -269,11 +266,8 @@ def _train_in(out: Path, config: TrainConfig, config_dir, started: float, is_wri
     step = int(state.step) // accum
     early = {max(1, int(round(f * total))): f for f in ft.early_checkpoints}
     early_dirs = [out / "early" / f"step_{s:06d}" for s in sorted(early) if s <= step]
-    encoder_schedule = stable_finetuning_schedule(opt_cfg.encoder_lr, total, opt_cfg.warmup_fraction,
-                                                  opt_cfg.hold_fraction)
-    encoder_start = encoder_start_step(total, opt_cfg.beta)
-    log = MetricsLog(out, total, step, every=config.logging.every_steps, tensorboard=config.logging.tensorboard,
-                     progress_bar=config.logging.progress_bar, enabled=is_writer)
+    encoder_lr = opt_cfg.encoder_lr_schedule()
+    log = config.logging.build(out, total, step, enabled=is_writer)
     if resumed_from is not None:
         log.write(f"resuming from the checkpoint at step {resumed_from}")
     iterators = {td.config.name: iter(td.loader) for td in task_data}
@@ -289,7 +283,7 @@ def _train_in(out: Path, config: TrainConfig, config_dir, started: float, is_wri
                     for k, v in metrics.items():
                         window[k] = window.get(k, 0.0) + v / accum
                 step += 1
-                lr = float(encoder_schedule(step - 1)) if step > encoder_start else 0.0
+                lr = float(encoder_lr(step - 1))
                 if step == total:  # the last step in a window of its own: the summary's final loss
                     log.flush(step - 1)
                 log.add(step, window, encoder_lr=lr)
@@ -319,5 +313,5 @@ def _train_in(out: Path, config: TrainConfig, config_dir, started: float, is_wri
                          fingerprint)
     if is_writer:
         atomic_write_json(out / SUMMARY_NAME, result.to_json())
-        print(f"done: {total} steps, final loss {loss:.4f}; encoder written to {encoder_dir}")
+        logger.info(f"done: {total} steps, final loss {loss:.4f}; encoder written to {encoder_dir}")
     return result

@@ -4,21 +4,27 @@
 same scalars as TensorBoard events through tensorboardX). On resume, lines past the restored
 step are dropped first, so the file reads as one uninterrupted run. Only process 0 writes.
 `last_value` reads the latest window, whether this process or an earlier one (before a resume)
-logged it.
+logged it. `LoggingConfig` is a training config's `logging` section.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import math
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 
 from tqdm.auto import tqdm
 
-from speechft_jax.checkpoints.state_dict_io import atomic_write_bytes
+from speechft_jax.cli import progress_bars_shown
+from speechft_jax.config_loading import STEPS
+from speechft_jax.files import atomic_write_bytes
 
 METRICS_NAME = "metrics.jsonl"
+logger = logging.getLogger(__name__)
 
 
 def read_metrics(path) -> list[dict]:
@@ -33,6 +39,20 @@ def _lines_through(path: Path, step: int) -> list[str]:
     if not path.is_file():
         return []
     return [line for line in path.read_text().splitlines() if line.strip() and json.loads(line)["step"] <= step]
+
+
+@dataclass(frozen=True)
+class LoggingConfig:
+    """`metrics.jsonl` every `every_steps` (averaged), TensorBoard events, a progress bar."""
+
+    every_steps: Annotated[int, STEPS] = 10
+    tensorboard: bool = True
+    progress_bar: bool = True
+
+    def build(self, out_dir, total_steps: int, start_step: int, *, enabled: bool = True) -> MetricsLog:
+        """The run's metrics log in `out_dir` (written only when `enabled`: process 0)."""
+        return MetricsLog(out_dir, total_steps, start_step, every=self.every_steps, tensorboard=self.tensorboard,
+                          progress_bar=self.progress_bar, enabled=enabled)
 
 
 class MetricsLog:
@@ -57,7 +77,7 @@ class MetricsLog:
                 except ImportError:
                     warnings.warn("tensorboardX is not installed: no TensorBoard events (metrics.jsonl is written)")
         self.bar = tqdm(total=total_steps, initial=start_step, unit="step", dynamic_ncols=True,
-                        disable=not (enabled and progress_bar))
+                        disable=not (enabled and progress_bar and progress_bars_shown()))
 
     def add(self, step: int, metrics: dict[str, float], **extra: float) -> None:
         """Record one optimizer step's metrics; write the window average every `every` steps."""
@@ -92,9 +112,9 @@ class MetricsLog:
         return float(self._last.get(key, "nan"))  # a non-finite value is logged as a string
 
     def write(self, message: str) -> None:
-        """A line of text that does not break the progress bar."""
+        """A note for the run's log (process 0's); the command's console prints it above the bar."""
         if self.enabled:
-            self.bar.write(message)
+            logger.info(message)
 
     def close(self) -> None:
         self.bar.close()

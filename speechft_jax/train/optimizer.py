@@ -9,18 +9,22 @@ Groups, by parameter path:
            learning rate, frozen (zero update, state untouched) for the first `beta` fraction of
            steps — Speech-FT's head-only warm-up;
   head     the task heads: their own learning rate from step 0.
-Gradients are clipped by their global norm first.
+Gradients are clipped by their global norm first. `OptimizerConfig` (a training config's
+`optimizer` section) builds it for a run, with gradient accumulation and the logged learning rate.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from dataclasses import dataclass
+from typing import Annotated, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import optax
 
+from speechft_jax.config_loading import COUNT, FRACTION, NON_NEGATIVE, STEPS, check
 from speechft_jax.train.schedules import stable_finetuning_schedule
+from speechft_jax.tree_math import global_norm
 
 FROZEN, ENCODER, HEAD = "frozen", "encoder", "head"
 
@@ -50,23 +54,8 @@ def parameter_groups(params, freeze_cnn: bool = True, trainable_layers: tuple[in
     return groups
 
 
-def sum_of_squares(tree) -> jnp.ndarray:
-    """The sum of squares of all leaves, in float32.
-
-    Each leaf's sum of squares is a `vdot`, which XLA:CPU runs on its multi-threaded dot path; the
-    equivalent element-wise reduction (`optax.tree.norm`) took ~10x longer on a 95 M-parameter tree.
-    """
-    leaves = [x.astype(jnp.float32).ravel() for x in jax.tree_util.tree_leaves(tree)]
-    return sum((jnp.vdot(x, x) for x in leaves), jnp.zeros((), jnp.float32))
-
-
-def global_norm(tree) -> jnp.ndarray:
-    """`sqrt(sum_of_squares(tree))`."""
-    return jnp.sqrt(sum_of_squares(tree))
-
-
 def clip_by_global_norm(max_norm: float) -> optax.GradientTransformation:
-    """Scale updates by `min(1, max_norm / ||updates||)` (optax's rule, with `global_norm` above)."""
+    """Scale updates by `min(1, max_norm / ||updates||)` (optax's rule, with `tree_math.global_norm`)."""
 
     def update(updates, state, params=None):
         factor = jnp.minimum(1.0, max_norm / jnp.maximum(global_norm(updates), 1e-12))
@@ -148,3 +137,48 @@ def stable_finetuning_optimizer(total_steps: int, encoder_lr: float = 1e-4, head
     partition = optax.partition({FROZEN: optax.set_to_zero(), ENCODER: encoder, HEAD: head},
                                 lambda params: parameter_groups(params, freeze_cnn, trainable_layers))
     return optax.chain(clip_by_global_norm(clip_norm), partition) if clip_norm else partition
+
+
+@dataclass(frozen=True)
+class OptimizerConfig:
+    """Adam with the stable fine-tuning schedule (warm-up, hold, linear decay).
+
+    `steps` counts optimizer updates; each update accumulates `grad_accum` batches. The encoder
+    trains only after the first `beta` fraction of `steps` (0: from the start).
+    """
+
+    steps: Annotated[int, STEPS] = 1000
+    encoder_lr: Annotated[float, NON_NEGATIVE] = 1e-4
+    head_lr: Annotated[float, NON_NEGATIVE] = 1e-4
+    beta: Annotated[float, FRACTION] = 0.1
+    clip_norm: float | None = 1.0
+    weight_decay: Annotated[float, NON_NEGATIVE] = 0.0
+    grad_accum: Annotated[int, COUNT] = 1
+    warmup_fraction: Annotated[float, FRACTION] = 0.1
+    hold_fraction: Annotated[float, FRACTION] = 0.4
+
+    def validate(self):
+        check(self.clip_norm is None or self.clip_norm > 0, "clip_norm", self.clip_norm,
+              "a positive number or null")
+        check(self.warmup_fraction + self.hold_fraction <= 1.0, "hold_fraction", self.hold_fraction,
+              "warmup_fraction + hold_fraction <= 1")
+
+    def build(self, *, freeze_cnn: bool = True,
+              trainable_layers: tuple[int, ...] | None = None) -> optax.GradientTransformation:
+        """The run's optimizer: `stable_finetuning_optimizer` over `steps` updates, each one
+        accumulating `grad_accum` batches (`optax.MultiSteps`)."""
+        optimizer = stable_finetuning_optimizer(
+            self.steps, encoder_lr=self.encoder_lr, head_lr=self.head_lr, beta=self.beta,
+            clip_norm=self.clip_norm, weight_decay=self.weight_decay, freeze_cnn=freeze_cnn,
+            warmup_fraction=self.warmup_fraction, hold_fraction=self.hold_fraction,
+            trainable_layers=trainable_layers)
+        if self.grad_accum > 1:
+            optimizer = optax.MultiSteps(optimizer, every_k_schedule=self.grad_accum)
+        return optimizer
+
+    def encoder_lr_schedule(self):
+        """The encoder's learning rate at each update (counted from 0), as `build` applies it: 0
+        during the head-only warm-up, then the stable fine-tuning schedule."""
+        schedule = stable_finetuning_schedule(self.encoder_lr, self.steps, self.warmup_fraction, self.hold_fraction)
+        start = encoder_start_step(self.steps, self.beta)
+        return lambda count: schedule(count) if count >= start else 0.0

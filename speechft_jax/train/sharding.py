@@ -4,16 +4,21 @@ A run's `Mesh` has two axes: `data` (batch split, parameters replicated) and `fs
 and parameters sharded). Parameters carry logical axis names (models/partitioning.py); the rules
 here map them to mesh axes. A dimension the mesh axis does not divide stays replicated, so any
 config runs on any device count. Optimizer-state leaves that mirror a parameter get that
-parameter's sharding; everything else (step counters, small heads) is replicated.
+parameter's sharding; everything else (step counters, small heads) is replicated. `MeshConfig`
+is a training config's `mesh` section.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
 
 import flax.linen as nn
 import jax
 import numpy as np
 from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec
 
+from speechft_jax.config_loading import COUNT, Range, check
 from speechft_jax.models import partitioning as P
 from speechft_jax.models.config import ConfigError
 
@@ -38,6 +43,21 @@ def build_mesh(data: int = -1, fsdp: int = 1, devices=None) -> Mesh:
         raise ConfigError(f"mesh.data={data} x mesh.fsdp={fsdp} = {data * fsdp}, expected the device count {count}")
     grid = np.asarray(devices, dtype=object).reshape(data, fsdp)
     return Mesh(grid, (DATA, FSDP), axis_types=(AxisType.Auto, AxisType.Auto))
+
+
+@dataclass(frozen=True)
+class MeshConfig:
+    """Device mesh: `data` x `fsdp` must equal the device count; -1 on `data` takes the rest."""
+
+    data: Annotated[int, Range(-1, 65536)] = -1
+    fsdp: Annotated[int, COUNT] = 1
+
+    def validate(self):
+        check(self.data != 0, "data", self.data, "-1 or a positive integer")
+
+    def build(self, devices=None) -> Mesh:
+        """The run's mesh over `devices` (default: all), `build_mesh`."""
+        return build_mesh(self.data, self.fsdp, devices)
 
 
 def batch_sharding(mesh: Mesh) -> NamedSharding:

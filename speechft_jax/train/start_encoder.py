@@ -1,38 +1,67 @@
 """The encoder a run starts from (theta_0): a pre-trained checkpoint, or a config to initialise.
 
-`start_encoder(model_config, config_dir)` returns a `PretrainedBundle` whose config carries the
-run's compute settings and fine-tuning overrides; for a random start its `params` are None and
-the loop initialises them inside `jax.jit` with the run's shardings (`init_fn`).
+`ModelConfig` is a training config's `model` section. `start_encoder(model_config, config_dir)`
+returns a `PretrainedBundle` whose config carries the run's compute settings and fine-tuning
+overrides; for a random start its `params` are None and the loop initialises them inside
+`jax.jit` with the run's shardings (`init_fn`).
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Annotated, Any, Literal, Sequence
 
 import jax
 
-from speechft_jax.checkpoints import PretrainedBundle, load_pretrained
-from speechft_jax.checkpoints.params_io import init_params
+from speechft_jax.checkpoints import load_pretrained
+from speechft_jax.config_loading import SEED, check, resolve_path
 from speechft_jax.models import EncoderConfig, SpeechEncoder
 from speechft_jax.models.config import TRAINING_SETTINGS, ConfigError
 from speechft_jax.models.filterbank_init import filterbank_cnn
-from speechft_jax.train.config import ModelConfig
+from speechft_jax.models.pretrained import PretrainedBundle, init_params
 
 
-def resolve_path(path: str, config_dir: Path | Sequence[Path] | None) -> Path:
-    """`path` as given when it exists (or is absolute), else next to the first YAML file that has it
-    (`config_dir`: the folder of the run's YAML file, or the folders of its `base:` chain,
-    `config_loading.config_dirs`)."""
-    candidate = Path(path).expanduser()
-    if candidate.exists() or candidate.is_absolute() or config_dir is None:
-        return candidate
-    for folder in [config_dir] if isinstance(config_dir, (str, Path)) else config_dir:
-        beside = Path(folder) / candidate
-        if beside.exists():
-            return beside
-    return candidate
+@dataclass(frozen=True)
+class ModelConfig:
+    """The encoder to fine-tune (a training config's `model` section).
+
+    `pretrained`: a transformers directory, a hub id, a fairseq `.pt` or a speechft Flax
+    directory. Or `config`: a transformers `config.json` for a randomly initialised encoder
+    (seeded by `init_seed`; `cnn_init: filterbank` starts its CNN as a mel-spaced Gabor filterbank
+    followed by per-channel averages, `models/filterbank_init.py`); a relative path is looked up
+    from the working directory, then next to the YAML file, then next to each file of its `base:`
+    chain. `overrides`: `EncoderConfig` training settings to change (`models.config.TRAINING_SETTINGS`:
+    SpecAugment's `mask_time_prob`, dropouts). `dtype` / `param_dtype` (float32, bfloat16), `remat` (recompute
+    each layer in the backward pass) and `scan_layers` (alike layers as one `lax.scan`: shorter
+    compiles for deep models) change how it runs, not what it computes.
+    """
+
+    pretrained: str | None = None
+    config: str | None = None
+    init_seed: Annotated[int, SEED] = 0
+    cnn_init: Literal["random", "filterbank"] = "random"
+    dtype: Literal["float32", "bfloat16"] = "float32"
+    param_dtype: Literal["float32", "bfloat16"] = "float32"
+    remat: bool = False
+    scan_layers: bool = False
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+    def validate(self):
+        if (self.pretrained is None) == (self.config is None):
+            raise ConfigError(f"pretrained={self.pretrained!r}, config={self.config!r}: expected exactly "
+                              "one of them (a checkpoint, or a config.json for random initialisation)")
+        if self.cnn_init != "random" and self.pretrained is not None:
+            raise ConfigError(f"cnn_init={self.cnn_init!r}: only for a random start (model.config), "
+                              f"not for model.pretrained={self.pretrained!r}")
+        for key in self.overrides:
+            check(key in TRAINING_SETTINGS, f"overrides.{key}", self.overrides[key],
+                  f"an overridable encoder setting (one of {', '.join(TRAINING_SETTINGS)})")
+        try:  # the values' own ranges (the encoder's validation), before any checkpoint is read
+            EncoderConfig().replace(**self.overrides)
+        except ConfigError as err:
+            raise ConfigError(f"overrides.{str(err).removeprefix('encoder config: ')}") from None
 
 
 def _with_overrides(config: EncoderConfig, overrides: dict, spec_augment: bool) -> EncoderConfig:

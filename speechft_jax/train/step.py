@@ -19,7 +19,7 @@ import optax
 
 from speechft_jax.models import SpeechEncoder
 from speechft_jax.models.lora import apply_lora
-from speechft_jax.train.optimizer import global_norm, sum_of_squares
+from speechft_jax.tree_math import global_norm, squared_distance
 
 
 @flax.struct.dataclass
@@ -29,12 +29,6 @@ class TrainState:
     step: jnp.ndarray
     params: Any
     opt_state: Any
-
-
-def squared_distance(tree_a, tree_b) -> jnp.ndarray:
-    """`||a - b||^2` over all leaves, in float32."""
-    return sum_of_squares(jax.tree_util.tree_map(
-        lambda a, b: a.astype(jnp.float32) - b.astype(jnp.float32), tree_a, tree_b))
 
 
 def encoder_params(params, frozen, lora=None):

@@ -1,33 +1,31 @@
-"""A loaded encoder (`PretrainedBundle`) and the public API around it.
+"""Model directories and files in, `PretrainedBundle`s out, and back.
 
 `load_pretrained` reads a transformers model directory, a hub id, a fairseq HuBERT `.pt` or this
 project's own Flax directory (a parameter holding NaN or Inf, in any format, is an error naming
 its key and file); `save_pretrained` writes a transformers directory and `save_flax` a Flax one,
-each replacing whatever model the directory held so that it never holds two;
-`extract_features` runs the encoder under a cached `jax.jit`.
+each replacing whatever model the directory held so that it never holds two.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import functools
 import json
 import logging
 import os
 import re
 from pathlib import Path
-from typing import Any
 
 import flax
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from speechft_jax import files as atomic_files  # `files` names the files of a model below
 from speechft_jax.checkpoints import fairseq_import, params_io, state_dict_io
-from speechft_jax.checkpoints.errors import CheckpointError
 from speechft_jax.checkpoints.pretraining_head import HEAD_NAME, head_to_state, read_head
+from speechft_jax.errors import CheckpointError
 from speechft_jax.models import EncoderConfig, SpeechEncoder
 from speechft_jax.models.config import ConfigError
+from speechft_jax.models.pretrained import PretrainedBundle, abstract_params
 
 log = logging.getLogger(__name__)
 
@@ -40,33 +38,6 @@ _HUB_PATTERNS = (
      "model-*.safetensors"],
     [CONFIG_NAME, PREPROCESSOR_NAME, state_dict_io.TORCH_NAME, state_dict_io.TORCH_INDEX, "pytorch_model-*.bin"],
 )
-
-
-@dataclasses.dataclass
-class PretrainedBundle:
-    """An encoder ready to run: its config, its parameters, and the Flax module.
-
-    `pretraining_head` holds HuBERT's `final_proj` / `label_embs_concat` when the source was a
-    fairseq checkpoint (transformers drops them); `preprocessor` is the feature-extractor config
-    (`do_normalize`, `sampling_rate`).
-    """
-
-    config: EncoderConfig
-    params: Any
-    module: SpeechEncoder
-    source: str = ""
-    preprocessor: dict = dataclasses.field(default_factory=dict)
-    pretraining_head: Any = None
-
-    def replace(self, **changes) -> "PretrainedBundle":
-        return dataclasses.replace(self, **changes)
-
-
-def init_encoder(config: EncoderConfig, seed: int = 0, preprocessor: dict | None = None) -> PretrainedBundle:
-    """A randomly initialised encoder (for pre-training from scratch and for tests)."""
-    params = jax.jit(lambda rng: params_io.init_params(config, rng))(jax.random.PRNGKey(seed))
-    preprocessor = {"do_normalize": False, "sampling_rate": 16000} if preprocessor is None else preprocessor
-    return PretrainedBundle(config, params, SpeechEncoder(config), f"random init (seed {seed})", preprocessor)
 
 
 def _read_json(path: Path) -> dict:
@@ -187,7 +158,7 @@ def _write_model(out_dir, files: dict[str, bytes]) -> Path:
     staged = []
     try:
         for name, data in files.items():
-            staged.append((out_dir / name, state_dict_io.write_temp(out_dir / name, data)))
+            staged.append((out_dir / name, atomic_files.write_temp(out_dir / name, data)))
     except BaseException:
         for _, tmp in staged:
             tmp.unlink(missing_ok=True)
@@ -212,11 +183,11 @@ def save_pretrained(bundle: PretrainedBundle, out_dir, params=None) -> Path:
     params = bundle.params if params is None else params
     state = params_io.params_to_state_dict(params, bundle.config)
     files = {state_dict_io.SAFETENSORS_NAME: state_dict_io.safetensors_bytes(state),
-             CONFIG_NAME: state_dict_io.json_bytes(bundle.config.to_hf_dict(), sort_keys=True)}
+             CONFIG_NAME: atomic_files.json_bytes(bundle.config.to_hf_dict(), sort_keys=True)}
     if bundle.pretraining_head is not None:
         files[HEAD_NAME] = state_dict_io.safetensors_bytes(head_to_state(bundle.pretraining_head))
     if bundle.preprocessor:
-        files[PREPROCESSOR_NAME] = state_dict_io.json_bytes(bundle.preprocessor, sort_keys=True)
+        files[PREPROCESSOR_NAME] = atomic_files.json_bytes(bundle.preprocessor, sort_keys=True)
     return _write_model(out_dir, files)
 
 
@@ -230,9 +201,9 @@ def save_flax(bundle: PretrainedBundle, out_dir, params=None) -> Path:
     config = bundle.config.to_hf_dict()
     config["speechft_jax"] = bundle.config.runtime_settings()
     files = {FLAX_PARAMS_NAME: flax.serialization.msgpack_serialize(jax.tree_util.tree_map(np.asarray, tree)),
-             CONFIG_NAME: state_dict_io.json_bytes(config, sort_keys=True)}
+             CONFIG_NAME: atomic_files.json_bytes(config, sort_keys=True)}
     if bundle.preprocessor:
-        files[PREPROCESSOR_NAME] = state_dict_io.json_bytes(bundle.preprocessor, sort_keys=True)
+        files[PREPROCESSOR_NAME] = atomic_files.json_bytes(bundle.preprocessor, sort_keys=True)
     return _write_model(out_dir, files)
 
 
@@ -243,7 +214,7 @@ def _read_flax_params(path: Path, config: EncoderConfig):
         raise CheckpointError(f"{path}: not a readable msgpack parameter file ({err})") from None
     if "params" not in tree:
         raise CheckpointError(f"{path}: has no 'params' entry")
-    expected = flax.traverse_util.flatten_dict(params_io.abstract_params(config))
+    expected = flax.traverse_util.flatten_dict(abstract_params(config))
     found = flax.traverse_util.flatten_dict(tree["params"])
     problems = sorted("/".join(p) for p in set(expected) ^ set(found))
     problems += ["/".join(p) + f" has shape {found[p].shape}, expected {expected[p].shape}"
@@ -256,46 +227,3 @@ def _read_flax_params(path: Path, config: EncoderConfig):
     head = tree.get("pretraining_head")
     head = None if head is None else jax.tree_util.tree_map(jnp.asarray, head)
     return params, head
-
-
-# ---------------------------------------------------------------------------------- features
-@functools.lru_cache(maxsize=32)
-def _compiled_forward(config: EncoderConfig, with_mask: bool):
-    module = SpeechEncoder(config)
-
-    def forward(params, waveforms, attention_mask):
-        out = module.apply({"params": params}, waveforms, attention_mask if with_mask else None)
-        return jnp.stack(out.hidden_states), out.frame_mask
-
-    return jax.jit(forward)
-
-
-def extract_features(bundle: PretrainedBundle, waveforms, attention_mask=None, params=None):
-    """Every hidden state of the encoder.
-
-    Args:
-      waveforms: float32 `[batch, samples]`.
-      attention_mask: 0/1 `[batch, samples]` (right padding), or None for no padding.
-      params: parameters to use instead of the bundle's (e.g. merged weights).
-    Returns:
-      `(hidden_states [L+1, batch, frames, hidden], frame_mask [batch, frames] bool)`.
-    """
-    waveforms = jnp.asarray(waveforms, jnp.float32)
-    if waveforms.ndim != 2:
-        raise ValueError(f"waveforms: expected shape [batch, samples], got {tuple(waveforms.shape)}")
-    if waveforms.shape[1] < bundle.config.receptive_field:
-        raise ValueError(f"waveforms: {waveforms.shape[1]} samples is shorter than the CNN's receptive field "
-                         f"({bundle.config.receptive_field} samples)")
-    if attention_mask is not None:
-        attention_mask = jnp.asarray(attention_mask, jnp.int32)
-        if attention_mask.shape != waveforms.shape:
-            raise ValueError(f"attention_mask: expected shape {tuple(waveforms.shape)}, got {tuple(attention_mask.shape)}")
-    else:
-        attention_mask = jnp.zeros((), jnp.int32)
-    forward = _compiled_forward(bundle.config, attention_mask.ndim == 2)
-    return forward(bundle.params if params is None else params, waveforms, attention_mask)
-
-
-def compiled_forward_cache_size(bundle: PretrainedBundle, with_mask: bool = True) -> int:
-    """How many programs `extract_features` has compiled for this config (for tests and benches)."""
-    return _compiled_forward(bundle.config, with_mask)._cache_size()

@@ -1,0 +1,148 @@
+"""What a task is, for training and evaluation alike: `TaskDefinition`, frozen once built.
+
+A task is its name, its kind (ctc, classification, or the self-supervised hubert and score), the
+head on top of the encoder (`HeadSpec`), the metric it is scored by, how its labels are read
+(`LabelDefinition`: the source's own, a vocabulary or class file, or built from the train split)
+and a data source per split (`splits`: "train", "dev", "test", each a `DataConfig`; any may be
+absent). The trainer gets its definitions from its YAML (`TaskConfig.definition()`,
+train/config.py); the probes get the demo corpus's (`evaluate/demo_tasks.py`).
+`definition.open(split)` reads a split: its audio source and its label spec.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Literal, Mapping
+
+from speechft_jax.data.config import DataConfig
+from speechft_jax.data.errors import DataError
+from speechft_jax.data.labels import ClassLabel, SequenceLabels
+from speechft_jax.data.lexicon import PhoneticSource, read_lexicon
+from speechft_jax.data.vocab import ClassLabels, Vocabulary
+from speechft_jax.errors import ConfigError
+
+SELF_SUPERVISED_KINDS = ("hubert", "score")
+TASK_KINDS = ("ctc", "classification") + SELF_SUPERVISED_KINDS
+SPLITS = ("train", "dev", "test")
+# how a task of each kind is scored: the probes' metric, the trainer's loss for self-supervised ones
+METRICS = {"ctc": "error_rate", "classification": "accuracy", "hubert": "loss", "score": "loss"}
+LEXICON_FIELD = "phones"  # the field a lexicon turns a word transcription into (data/lexicon.py)
+
+
+@dataclass(frozen=True)
+class HeadSpec:
+    """The head on the encoder: for ctc, `kind` linear or bilstm (`lstm_units` x `lstm_layers` per
+    direction, `dropout` between them); for classification, project to `projection_dim`, mean-pool
+    over valid frames, linear."""
+
+    kind: Literal["linear", "bilstm"] = "linear"
+    lstm_units: int = 256
+    lstm_layers: int = 3
+    dropout: float = 0.0
+    projection_dim: int = 256
+
+
+def _label_values(source, field: str, where: str) -> list:
+    values = []
+    for i in range(len(source)):
+        fields = source.fields(i)
+        if field not in fields:
+            raise DataError(source.origin(i), f"missing label field {field!r} ({where})")
+        values.append(fields[field])
+    return values
+
+
+@dataclass(frozen=True)
+class LabelDefinition:
+    """How a task's labels are read where its source does not fix them (a corpus task does):
+    `field` names the label column; a CTC vocabulary comes from the `vocab` file (tokens split as
+    `vocab_kind` says) or is built from the train split; a class list from the `classes` file, the
+    source's own class names (a Hugging Face ClassLabel), or the train split's values. `lexicon`
+    (a `WORD PH1 PH2 ...` file) turns the words of `field` into phones, which are then the labels."""
+
+    field: str | None = None
+    vocab: str | None = None
+    vocab_kind: Literal["phone", "char", "word"] = "phone"
+    classes: str | None = None
+    lexicon: str | None = None
+
+    @classmethod
+    def of(cls, data: DataConfig) -> "LabelDefinition":
+        """The label settings of a `data` section."""
+        return cls(data.field, data.vocab, data.vocab_kind, data.classes, data.lexicon)
+
+    def spec(self, kind: str, train_source, where: str):
+        """The `SequenceLabels` (ctc) or `ClassLabel` of a task of `kind`, read from the files named
+        or built from `train_source` (the train split, lexicon applied)."""
+        field = LEXICON_FIELD if self.lexicon else self.field
+        vocab_kind = "phone" if self.lexicon else self.vocab_kind
+        if kind == "ctc":
+            if self.vocab:
+                vocab = Vocabulary.load(self.vocab, kind=vocab_kind)
+            else:
+                vocab = Vocabulary.build([str(v) for v in _label_values(train_source, field, where)], kind=vocab_kind)
+            return SequenceLabels(field, vocab)
+        if self.classes:
+            classes = ClassLabels.load(self.classes)
+        elif hasattr(train_source, "class_names") and field in getattr(train_source, "class_names", {}):
+            classes = ClassLabels(tuple(train_source.class_names[field]))
+        else:
+            classes = ClassLabels.build(_label_values(train_source, field, where), field_name=field)
+        return ClassLabel(field, classes)
+
+
+@dataclass(frozen=True)
+class TaskDefinition:
+    """One task (module docstring). `splits` becomes a read-only mapping; `metric` defaults to the
+    kind's (`METRICS`)."""
+
+    name: str
+    kind: Literal["ctc", "classification", "hubert", "score"]
+    splits: Mapping[str, DataConfig]
+    head: HeadSpec = HeadSpec()
+    labels: LabelDefinition = LabelDefinition()
+    metric: str = ""
+
+    def __post_init__(self):
+        if self.kind not in TASK_KINDS:
+            raise ConfigError(f"task {self.name!r}: kind={self.kind!r}, expected one of {', '.join(TASK_KINDS)}")
+        unknown = [s for s in self.splits if s not in SPLITS]
+        if unknown:
+            raise ConfigError(f"task {self.name!r}: splits {unknown}, expected some of {', '.join(SPLITS)}")
+        # frozen all the way down: the caller's dict is copied, and the copy cannot be changed
+        object.__setattr__(self, "splits", MappingProxyType(dict(self.splits)))
+        object.__setattr__(self, "metric", self.metric or METRICS[self.kind])
+
+    @property
+    def self_supervised(self) -> bool:
+        return self.kind in SELF_SUPERVISED_KINDS
+
+    def open(self, split: str = "train", where: str | None = None):
+        """`(source, label spec)` of `split`: its audio (with a lexicon's phones added) and the
+        labels the task reads from it (the source's own, else as `labels` says, built from the
+        train split where no file names them); the spec is None for a self-supervised task.
+        `where` names the task in errors (default: its name)."""
+        where = where or self.name
+        source, spec = self._source(split, where)
+        if self.self_supervised:
+            return source, None
+        if spec is None:
+            train_source = source if split == "train" else self._source("train", where)[0]
+            spec = self.labels.spec(self.kind, train_source, where)
+        expected = SequenceLabels if self.kind == "ctc" else ClassLabel
+        if not isinstance(spec, expected):
+            raise ConfigError(f"{where}.kind={self.kind!r}, but corpus task {self.splits[split].task!r} has "
+                              f"{'class' if expected is SequenceLabels else 'sequence'} labels")
+        return source, spec
+
+    def _source(self, split: str, where: str):
+        """`(source, the source's own label spec or None)` of `split`, a lexicon applied."""
+        if split not in self.splits:
+            raise ConfigError(f"{where}: no {split!r} split (it has {', '.join(self.splits) or 'none'})")
+        source, spec = self.splits[split].source()
+        if self.labels.lexicon and not self.self_supervised:
+            if self.kind != "ctc" or spec is not None:
+                raise ConfigError(f"{where}.data.lexicon: only for a ctc task on a manifest, hf or tfds source")
+            source = PhoneticSource(source, read_lexicon(self.labels.lexicon), text_field=self.labels.field)
+        return source, spec
