@@ -15,9 +15,8 @@ import sys
 import jax
 import numpy as np
 
-from speechft_jax.checkpoints import load_pretrained, model_files, save_flax, save_pretrained
+from speechft_jax.checkpoints import load_pretrained, refuse_to_replace, save_flax, save_pretrained
 from speechft_jax.cli import ArgumentParser, run_command
-from speechft_jax.errors import ConfigError
 
 
 def main(argv=None) -> int:
@@ -33,10 +32,7 @@ def main(argv=None) -> int:
 
 def run(args) -> None:
     """The conversion of `args` (parsed): a one-line summary on stdout."""
-    held = model_files(args.out_dir)
-    if held and not args.overwrite:
-        raise ConfigError(f"{args.out_dir}: already holds a model ({', '.join(p.name for p in held[:3])}); "
-                          "pass --overwrite to replace it")
+    refuse_to_replace(args.out_dir, args.overwrite, args.out_dir)
     bundle = load_pretrained(args.source)
     if args.to == "hf":
         if bundle.pretraining_head is not None:

@@ -22,9 +22,8 @@ import numpy as np
 from speechft_jax import files as atomic_files  # `files` names the files of a model below
 from speechft_jax.checkpoints import fairseq_import, params_io, state_dict_io
 from speechft_jax.checkpoints.pretraining_head import HEAD_NAME, head_to_state, read_head
-from speechft_jax.errors import CheckpointError
+from speechft_jax.errors import CheckpointError, ConfigError
 from speechft_jax.models import EncoderConfig, SpeechEncoder
-from speechft_jax.models.config import ConfigError
 from speechft_jax.models.pretrained import PretrainedBundle, abstract_params
 
 log = logging.getLogger(__name__)
@@ -144,6 +143,15 @@ def model_files(directory) -> list[Path]:
         found |= {directory / s for s in shards if isinstance(s, str) and Path(s).name == s
                   and (directory / s).is_file()}
     return sorted(found)
+
+
+def refuse_to_replace(directory, overwrite: bool, name: str) -> None:
+    """A `ConfigError` when `directory` already holds a model and `overwrite` (a command's
+    `--overwrite`) is not set; `name` is how the user gave the directory (`--out DIR`)."""
+    held = model_files(directory)
+    if held and not overwrite:
+        raise ConfigError(f"{name}: already holds a model ({', '.join(p.name for p in held[:3])}); "
+                          "pass --overwrite to replace it")
 
 
 def _write_model(out_dir, files: dict[str, bytes]) -> Path:

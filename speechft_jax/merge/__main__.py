@@ -14,9 +14,8 @@ import math
 import sys
 from pathlib import Path
 
-from speechft_jax.checkpoints import load_pretrained, model_files, save_pretrained
+from speechft_jax.checkpoints import load_pretrained, refuse_to_replace, save_pretrained
 from speechft_jax.cli import ArgumentParser, run_command
-from speechft_jax.errors import ConfigError
 from speechft_jax.merge import interpolate, merge_task_vectors
 from speechft_jax.models.pretrained import check_same_architecture
 
@@ -44,10 +43,7 @@ def main(argv=None) -> int:
 
 def run(args) -> None:
     """The merge of `args` (parsed): a one-line summary on stdout."""
-    held = model_files(args.out)
-    if held and not args.overwrite:
-        raise ConfigError(f"--out {args.out}: already holds a model ({', '.join(p.name for p in held[:3])}); "
-                          "pass --overwrite to replace it")
+    refuse_to_replace(args.out, args.overwrite, f"--out {args.out}")
     if not 0.0 <= args.alpha <= 1.0:
         print(f"note: alpha {args.alpha:g} is outside [0, 1]: extrapolating past the "
               f"{'pre-trained' if args.alpha < 0 else 'fine-tuned'} weights", file=sys.stderr)
