@@ -1,11 +1,12 @@
 """Atomic file writes: a crash or a full disk leaves either the old file or the new one, never a
 torn mix. Each write goes to a hidden temporary file beside its destination, is synced to disk,
-and is then `os.replace`d onto it."""
+and is then `os.replace`d onto it. `write_check_error` tells whether a folder takes files at all."""
 
 from __future__ import annotations
 
 import json
 import os
+import tempfile
 from pathlib import Path
 
 
@@ -38,3 +39,15 @@ def json_bytes(obj, **dumps_kwargs) -> bytes:
 def atomic_write_json(path: Path, obj, **dumps_kwargs) -> None:
     """`obj` as indented JSON (one trailing newline), written atomically."""
     atomic_write_bytes(path, json_bytes(obj, **dumps_kwargs))
+
+
+def write_check_error(directory: Path) -> OSError | None:
+    """Create `directory` if needed and a file in it: the `OSError` that stopped it, or None when
+    it is writable (`os.access` says yes to root and on some network mounts: only a write tells)."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=directory):
+            pass
+    except OSError as err:
+        return err
+    return None

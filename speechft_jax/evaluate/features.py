@@ -22,7 +22,6 @@ import hashlib
 import io
 import json
 import os
-import tempfile
 import zipfile
 from pathlib import Path
 
@@ -31,7 +30,7 @@ import numpy as np
 from speechft_jax.data.errors import DataError
 from speechft_jax.data.labels import SequenceLabels
 from speechft_jax.data.source import FileSource
-from speechft_jax.files import atomic_write_bytes
+from speechft_jax.files import atomic_write_bytes, write_check_error
 from speechft_jax.models.config import ConfigError
 from speechft_jax.models.encode import encode_source
 
@@ -174,12 +173,9 @@ def _matches(data: FeatureSet, source, label_spec) -> bool:
 def check_writable(directory: Path, name: str) -> None:
     """Create `directory` if needed and a file in it, or raise a one-line `ConfigError` naming it as
     `name` (e.g. `--cache-dir`): checked before any work, so no result is computed for nowhere."""
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=directory, prefix=".write-check-"):
-            pass
-    except OSError as err:
-        raise ConfigError(f"{name}={directory}: cannot write there ({err.strerror or err})") from None
+    err = write_check_error(directory)
+    if err is not None:
+        raise ConfigError(f"{name}={directory}: cannot write there ({err.strerror or err})")
 
 
 def cached_feature_set(cache_dir: Path | None, key: str, make, *, source, label_spec) -> FeatureSet:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import tempfile
 import time
 from pathlib import Path
 from typing import Sequence
@@ -32,7 +31,7 @@ from speechft_jax.checkpoints import save_pretrained
 from speechft_jax.config_loading import load_yaml, to_dict
 from speechft_jax.data import make_global_batch
 from speechft_jax.errors import TrainingDiverged
-from speechft_jax.files import atomic_write_bytes, atomic_write_json
+from speechft_jax.files import atomic_write_bytes, atomic_write_json, write_check_error
 from speechft_jax.models.config import ConfigError
 from speechft_jax.models.pretrained import abstract_boxed_params
 from speechft_jax.objectives.hubert import KMEANS_NAME
@@ -97,15 +96,12 @@ def _first_difference(old, new, prefix=""):
 
 
 def _check_writable(directory: Path) -> None:
-    """Create `directory` and write a file in it (`os.access` says yes to root and on some network
-    mounts): a one-line `ConfigError` now instead of a traceback after compilation."""
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=directory):
-            pass
-    except OSError as err:
+    """Create `directory` and write a file in it: a one-line `ConfigError` now instead of a
+    traceback after compilation."""
+    err = write_check_error(directory)
+    if err is not None:
         reason = "it is a file, not a directory" if isinstance(err, FileExistsError) else err.strerror or err
-        raise ConfigError(f"output_dir: cannot write in {directory} ({reason})") from None
+        raise ConfigError(f"output_dir: cannot write in {directory} ({reason})")
 
 
 def _prepare_output_dir(config: TrainConfig, out: Path, is_writer: bool) -> None:
