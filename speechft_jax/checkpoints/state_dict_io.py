@@ -13,7 +13,6 @@ from pathlib import Path
 import numpy as np
 
 from speechft_jax.errors import CheckpointError
-from speechft_jax.files import atomic_write_bytes
 
 SAFETENSORS_NAME = "model.safetensors"
 SAFETENSORS_INDEX = "model.safetensors.index.json"
@@ -112,7 +111,3 @@ def safetensors_bytes(tensors: dict[str, np.ndarray]) -> bytes:
     from safetensors.numpy import save
 
     return save({k: np.ascontiguousarray(v) for k, v in tensors.items()}, metadata={"format": "pt"})
-
-
-def write_safetensors(path: Path, tensors: dict[str, np.ndarray]) -> None:
-    atomic_write_bytes(path, safetensors_bytes(tensors))
