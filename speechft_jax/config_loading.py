@@ -217,28 +217,29 @@ def _convert(value, tp, key: str, source: str):
 
 def build(schema, data: dict, source: str = "config", prefix: str = ""):
     """Build the dataclass `schema` from a mapping, strictly (see the module docstring)."""
+    where = f"{source}: " if source else ""  # a section built on its own is named by its caller
     if not isinstance(data, dict):
-        raise ConfigError(f"{source}: {prefix.rstrip('.') or 'the file'} must be a mapping, got {type(data).__name__}")
+        raise ConfigError(f"{where}{prefix.rstrip('.') or 'the file'} must be a mapping, got {type(data).__name__}")
     hints = typing.get_type_hints(schema, include_extras=True)
     fields = {f.name: f for f in dataclasses.fields(schema) if f.init}
     unknown = sorted(set(data) - set(fields))
     if unknown:
-        raise ConfigError(f"{source}: unknown key {prefix}{unknown[0]} (known: {', '.join(sorted(fields))})")
+        raise ConfigError(f"{where}unknown key {prefix}{unknown[0]} (known: {', '.join(sorted(fields))})")
     values = {}
     for name, field in fields.items():
         if name in data:
             values[name] = _convert(data[name], hints[name], f"{prefix}{name}", source)
         elif field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING:
-            raise ConfigError(f"{source}: missing required key {prefix}{name}")
+            raise ConfigError(f"{where}missing required key {prefix}{name}")
     try:
         instance = schema(**values)
         validate = getattr(instance, "validate", None)
         if callable(validate):
             validate()
     except ConfigError as err:
-        raise ConfigError(f"{source}: {prefix}{err}") from None
+        raise ConfigError(f"{where}{prefix}{err}") from None
     except (TypeError, ValueError) as err:
-        raise ConfigError(f"{source}: {prefix.rstrip('.') or schema.__name__}: {err}") from None
+        raise ConfigError(f"{where}{prefix.rstrip('.') or schema.__name__}: {err}") from None
     return instance
 
 
