@@ -12,9 +12,12 @@ YAML is read by `load_yaml`, a safe loader that refuses alias expansion beyond a
 
 A file may start from another: `base: demo_pr.yaml` reads that file first (mappings merge key
 by key, lists and values replace); `config_dirs(path)` lists the folders of the chain, where
-relative paths are looked up (`resolve_path`). Supported field types: bool, int, float (ints, and strings such as `5e-4`, accepted), str, Optional[...], Literal[...],
-tuple[T, ...] / list[T] (YAML lists), dict[str, T], Annotated[int or float, Range(low, high)],
-and nested dataclasses.
+relative paths are looked up before the working directory (`resolve_path`; `require_path` names
+both places when a file is in neither). `--set` reaches list items by number (`tasks.0.data.path=x`).
+
+Supported field types: bool, int, float (ints, and strings such as `5e-4`, accepted), str,
+Optional[...], Literal[...], tuple[T, ...] / list[T] (YAML lists), dict[str, T],
+Annotated[int or float, Range(low, high)], and nested dataclasses.
 """
 
 from __future__ import annotations
@@ -95,19 +98,33 @@ def parse_override(text: str) -> tuple[list[str], object]:
 
 
 def apply_overrides(data: dict, overrides) -> dict:
-    """A copy of `data` with each `key=value` override set (intermediate mappings are created)."""
+    """A copy of `data` with each `key=value` override set. A part of the dotted key names a
+    mapping's key (a missing intermediate mapping is created) or, as a number, a list's item
+    (`tasks.0.data.path=x`); an item past the list's end is an error, not an append."""
     data = copy.deepcopy(data)
     for text in overrides or ():
         path, value = parse_override(text)
-        node = data
-        for i, part in enumerate(path[:-1]):
-            child = node.get(part)
-            if child is None:
-                child = node[part] = {}
-            if not isinstance(child, dict):
-                raise ConfigError(f"--set {text!r}: {'.'.join(path[:i + 1])} is not a mapping")
-            node = child
-        node[path[-1]] = value
+        node, created = data, False
+        for i, part in enumerate(path):
+            where = ".".join(path[:i]) or "the config"
+            if isinstance(node, list):
+                if not part.isdigit():
+                    raise ConfigError(f"--set {text!r}: {where} is a list; name an item by its number, not {part!r}")
+                if int(part) >= len(node):
+                    raise ConfigError(f"--set {text!r}: {where} has {len(node)} item{'s' * (len(node) != 1)}")
+                part = int(part)
+            elif not isinstance(node, dict):
+                raise ConfigError(f"--set {text!r}: {where} is not a mapping or a list")
+            elif part.isdigit() and part not in node:
+                raise ConfigError(f"--set {text!r}: {where} is "
+                                  f"{'not in the config (no list to index)' if created else 'a mapping, not a list'}")
+            if i == len(path) - 1:
+                node[part] = value
+            elif isinstance(node, dict) and node.get(part) is None:
+                node[part] = {}
+                node, created = node[part], True
+            else:
+                node = node[part]
     return data
 
 
@@ -309,18 +326,38 @@ def config_dirs(path) -> list[Path]:
     return dirs
 
 
+def _folders(config_dir) -> list[Path]:
+    if config_dir is None:
+        return []
+    return [Path(config_dir)] if isinstance(config_dir, (str, Path)) else [Path(f) for f in config_dir]
+
+
 def resolve_path(path: str, config_dir: Path | typing.Sequence[Path] | None) -> Path:
-    """`path` as given when it exists (or is absolute), else next to the first YAML file that has it
+    """Where a relative `path` written in a config file is: beside the first YAML file that has it
     (`config_dir`: the folder of the run's YAML file, or the folders of its `base:` chain,
-    `config_dirs`)."""
+    `config_dirs`), else in the working directory. An absolute path, or one found in neither place,
+    is returned as given (it may be a hub id); `require_path` makes the latter an error."""
     candidate = Path(path).expanduser()
-    if candidate.exists() or candidate.is_absolute() or config_dir is None:
+    if candidate.is_absolute():
         return candidate
-    for folder in [config_dir] if isinstance(config_dir, (str, Path)) else config_dir:
-        beside = Path(folder) / candidate
+    for folder in _folders(config_dir):
+        beside = folder / candidate
         if beside.exists():
             return beside
     return candidate
+
+
+def require_path(path: str, config_dir: Path | typing.Sequence[Path] | None, key: str) -> Path:
+    """`resolve_path` for a local file or folder that must exist: a one-line `ConfigError` naming
+    `key` and every place tried when it is in none of them."""
+    found = resolve_path(path, config_dir)
+    if found.exists():
+        return found
+    if found.is_absolute():
+        raise ConfigError(f"{key}={path}: not found")
+    beside = ", ".join(str(folder / found) for folder in _folders(config_dir))
+    in_cwd = f"in the working directory ({Path.cwd() / found})"
+    raise ConfigError(f"{key}={path}: not found {f'beside the config ({beside}) nor ' if beside else ''}{in_cwd}")
 
 
 def load_config(schema, path, overrides=()):

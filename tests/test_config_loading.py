@@ -183,3 +183,50 @@ def test_more_than_100_small_aliases_are_refused(tmp_path):
     path.write_text("output_dir: &o x\nextra: [" + ", ".join(["*o"] * 101) + "]\n")
     with pytest.raises(ConfigError, match=r"many.yaml: not valid YAML \(more than 100 aliases \(line 2\)"):
         load_config(Run, path)
+
+
+def test_overrides_reach_list_items(tmp_path):
+    data = {"tasks": [{"name": "a", "data": {"path": "x"}}, {"name": "b"}],
+            "sweep": {"tasks": [{"probe": {}}, {"probe": {}}]}}
+    out = apply_overrides(data, ["tasks.0.data.path=y", "tasks.1.lstm_units=64", "sweep.tasks.1.probe.steps=5",
+                                 "tasks.0.name=c"])
+    assert out["tasks"] == [{"name": "c", "data": {"path": "y"}}, {"name": "b", "lstm_units": 64}]
+    assert out["sweep"]["tasks"] == [{"probe": {}}, {"probe": {"steps": 5}}]
+    assert data["tasks"][0] == {"name": "a", "data": {"path": "x"}}  # the input is left as it was
+    assert apply_overrides({"a": [1, 2]}, ["a.1=7"]) == {"a": [1, 7]}
+
+
+@pytest.mark.parametrize("override, message", [
+    ("tasks.3.name=x", "--set 'tasks.3.name=x': tasks has 2 items"),
+    ("tasks.name=x", "--set 'tasks.name=x': tasks is a list; name an item by its number, not 'name'"),
+    ("tasks.-1.name=x", "--set 'tasks.-1.name=x': tasks is a list; name an item by its number, not '-1'"),
+    ("model.0=x", "--set 'model.0=x': model is a mapping, not a list"),
+    ("sweep.tasks.1.steps=5", "--set 'sweep.tasks.1.steps=5': sweep.tasks is not in the config (no list to index)"),
+    ("tasks.0.name.x=1", "--set 'tasks.0.name.x=1': tasks.0.name is not a mapping or a list"),
+])
+def test_override_errors_on_lists_name_the_key(override, message):
+    with pytest.raises(ConfigError) as err:
+        apply_overrides({"tasks": [{"name": "a"}, {"name": "b"}], "model": {"x": 1}}, [override])
+    assert str(err.value) == message
+
+
+def test_relative_paths_are_looked_up_beside_the_config_first_then_the_working_directory(tmp_path, monkeypatch):
+    from speechft_jax.config_loading import require_path, resolve_path
+
+    configs, cwd = tmp_path / "configs", tmp_path / "cwd"
+    configs.mkdir()
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    (configs / "both.txt").write_text("beside")
+    (cwd / "both.txt").write_text("cwd")
+    (cwd / "here.txt").write_text("cwd")
+    assert resolve_path("both.txt", [configs]).read_text() == "beside"
+    assert resolve_path("here.txt", [configs]).read_text() == "cwd"
+    assert resolve_path("org/model", [configs]) == type(configs)("org/model")  # a hub id stays as written
+    assert require_path("here.txt", None, "k").read_text() == "cwd"
+    with pytest.raises(ConfigError) as err:
+        require_path("train.jsonl", [configs], "data.path")
+    assert str(err.value) == (f"data.path=train.jsonl: not found beside the config ({configs / 'train.jsonl'}) "
+                              f"nor in the working directory ({cwd / 'train.jsonl'})")
+    with pytest.raises(ConfigError, match=r"^k=/nowhere/x: not found$"):
+        require_path("/nowhere/x", [configs], "k")

@@ -12,7 +12,7 @@ from speechft_jax.data.synth import corpus_task
 from speechft_jax.errors import ConfigError
 from speechft_jax.evaluate.demo_tasks import demo_task
 from speechft_jax.evaluate.runner import probe_spec
-from speechft_jax.tasks.definition import HeadSpec, TaskDefinition
+from speechft_jax.tasks.definition import HeadSpec, LabelDefinition, TaskDefinition
 from speechft_jax.train.config import TaskConfig
 
 
@@ -58,3 +58,46 @@ def test_the_probe_head_comes_from_the_definition(demo_corpus_tiny):
     task = TaskConfig(name="pr", kind="ctc", head="bilstm", lstm_units=32, lstm_layers=1, head_dropout=0.1,
                       data=DataConfig(task="pr"))
     assert task.definition().head == HeadSpec("bilstm", 32, 1, 0.1, 256)
+
+
+def test_splits_that_share_an_unsplit_manifest_are_refused(tmp_path, data_wav_factory):
+    from speechft_jax.data.manifest import write_manifest
+    from speechft_jax.errors import DataError
+
+    data_wav_factory("a.wav", seconds=0.1)
+    write_manifest(tmp_path / "all.jsonl", [{"path": "a.wav", "intent": i} for i in ("on", "off")])
+    data = DataConfig(type="manifest", path=str(tmp_path / "all.jsonl"), field="intent")
+    labels = LabelDefinition.of(data)
+    alone = TaskDefinition("cmd", "classification", {"train": data}, labels=labels)
+    assert len(alone.open("train")[0]) == 2  # training on one manifest without a split column still works
+    shared = TaskDefinition("cmd", "classification", {"train": data, "dev": data.for_split("dev")}, labels=labels)
+    with pytest.raises(DataError, match="all.jsonl: manifest has no 'split' field, and the dev/test splits read it "
+                                        "too, so training would include their utterances"):
+        shared.open("train")
+    with pytest.raises(DataError, match="all.jsonl: manifest has no 'split' field to pick the 'dev' utterances"):
+        shared.open("dev")
+    write_manifest(tmp_path / "dev.jsonl", [{"path": "a.wav", "intent": "on"}])
+    dev = data.for_split("dev", {"path": str(tmp_path / "dev.jsonl")})
+    own = TaskDefinition("cmd", "classification", {"train": data, "dev": dev}, labels=labels)
+    source, spec = own.open("dev")
+    assert len(source) == 1 and spec.classes.names == ("off", "on")  # classes built from train
+
+
+def test_a_folder_task_reads_the_labels_of_its_kind(tmp_path, data_wav_factory):
+    data_wav_factory("words/yes/1.wav", seconds=0.1)
+    (tmp_path / "words/yes/1.txt").write_text("y e s\n")
+    folder = DataConfig(type="folder", path=str(tmp_path / "words"))
+    classify = TaskConfig(name="ks", kind="classification", data=folder).definition()
+    assert classify.labels.field == "label" and classify.splits["train"].labels_from == "folder"
+    source, spec = classify.open("train")
+    assert spec.field == "label" and spec.classes.names == ("yes",)
+    ctc = TaskDefinition("asr", "ctc", {"train": dataclasses.replace(folder, vocab_kind="char")})
+    source, spec = ctc.open("train")
+    assert spec.field == "text" and source.fields(0) == {"text": "y e s"}
+    with pytest.raises(ConfigError, match="task 'asr': data.labels_from='none', expected folder or sidecar for a "
+                                          "ctc task"):
+        TaskDefinition("asr", "ctc", {"train": dataclasses.replace(folder, labels_from="none")})
+    from speechft_jax.config_loading import build
+    with pytest.raises(ConfigError, match=r"^data.labels_from='none', expected folder or sidecar for a ctc task$"):
+        build(TaskConfig, {"name": "asr", "kind": "ctc",
+                           "data": {"type": "folder", "path": "x", "labels_from": "none"}}, source="")

@@ -41,6 +41,9 @@ def load_hf_dataset(name_or_path: str | os.PathLike, *, split: str | None = None
         if isinstance(ds, datasets.DatasetDict):
             if split is None:
                 raise DataError(str(path), f"holds splits {sorted(ds)}; pass split=")
+            if split not in ds:
+                raise DataError(str(path), f"has no split {split!r} (it has {', '.join(sorted(ds))}; a task's "
+                                           "dev/test splits may name theirs, e.g. splits: {dev: {split: validation}})")
             ds = ds[split]
         return ds.to_iterable_dataset() if streaming else ds
     try:

@@ -419,12 +419,13 @@ class AudioLoader:
 
 
 def evaluation_loader(source: AudioSource, labels: Sequence[LabelSpec] = (), *, batch_size: int = 8,
-                      normalize: bool = False, min_samples: int = MIN_SAMPLES) -> AudioLoader:
+                      normalize: bool = False, min_samples: int = MIN_SAMPLES, num_buckets: int = 4) -> AudioLoader:
     """Every utterance of `source` once, in order, uncropped, read whole by this process (features
-    for probes, sweeps and k-means); rows keep `example_index` to map back to the source.
-    `min_samples`: the encoder's receptive field (a shorter utterance is a `DataError`)."""
-    return AudioLoader(source, labels, LoaderConfig(batch_size=batch_size, num_buckets=4, train=False, repeat=False,
-                                                    normalize=normalize, min_samples=min_samples),
+    for probes, sweeps and k-means), padded to `num_buckets` lengths; rows keep `example_index` to
+    map back to the source. `min_samples`: the encoder's receptive field (a shorter utterance is a
+    `DataError`)."""
+    return AudioLoader(source, labels, LoaderConfig(batch_size=batch_size, num_buckets=num_buckets, train=False,
+                                                    repeat=False, normalize=normalize, min_samples=min_samples),
                        process_index=0, process_count=1)
 
 

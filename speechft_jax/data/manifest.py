@@ -165,11 +165,12 @@ def scan_audio_folder(
     extensions: tuple[str, ...] = AUDIO_EXTENSIONS,
     label_field: str | None = None,
     transcripts: bool = False,
+    transcript_field: str = "text",
 ) -> list[Example]:
     """List the audio files under `root` (recursively, sorted) as `Example`s.
 
     `label_field="keyword"` stores each file's parent folder name in that field (the Speech
-    Commands layout); `transcripts=True` reads `name.txt` beside `name.wav` into `text`.
+    Commands layout); `transcripts=True` reads `name.txt` beside `name.wav` into `transcript_field`.
     """
     root = Path(root)
     if not root.is_dir():
@@ -185,6 +186,6 @@ def scan_audio_folder(
             txt = p.with_suffix(".txt")
             if not txt.is_file():
                 raise DataError(str(p), f"transcript {txt.name} not found beside the audio file")
-            fields["text"] = txt.read_text(encoding="utf-8").strip()
+            fields[transcript_field] = txt.read_text(encoding="utf-8").strip()
         examples.append(Example(path=str(p), fields=fields, origin=str(p)))
     return examples

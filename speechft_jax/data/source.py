@@ -3,8 +3,9 @@
 An `AudioSource` is anything with `len()`, the 16 kHz length of each utterance (from metadata,
 without decoding), its label fields, an `origin` string for error messages, and `load(i)`, which
 returns the checked float32 16 kHz mono waveform. `FileSource` serves files listed in a manifest
-or found in a folder; `HFDatasetSource` (hf_datasets.py) and `TFDSSource` (tfds_source.py) serve
-Hugging Face and TFDS datasets.
+or found in a folder (`SegmentFileSource`: some of them as a stretch of the file, e.g. the 1 s
+crops of Speech Commands' background noise); `HFDatasetSource` (hf_datasets.py) and
+`TFDSSource` (tfds_source.py) serve Hugging Face and TFDS datasets.
 """
 
 from __future__ import annotations
@@ -86,3 +87,35 @@ class FileSource:
 
     def load(self, index: int) -> np.ndarray:
         return decode_audio(self.examples[index].path, name=self.origin(index))
+
+
+SEGMENT_START = "segment_start"      # first sample of a segment, at 16 kHz
+SEGMENT_SAMPLES = "segment_samples"  # its length in samples, at 16 kHz
+
+
+class SegmentFileSource(FileSource):
+    """A `FileSource` some of whose utterances are a segment of their file: an example whose fields
+    carry `segment_start` and `segment_samples` (16 kHz samples) serves that stretch of the decoded
+    file, any other its whole file. The segment is written in the fields so that whatever describes
+    a `FileSource` by its examples' paths and fields (the feature cache key) tells segments apart."""
+
+    def _segment(self, index: int) -> tuple[int, int] | None:
+        fields = self.examples[index].fields
+        if SEGMENT_START not in fields:
+            return None
+        return int(fields[SEGMENT_START]), int(fields[SEGMENT_SAMPLES])
+
+    def num_samples(self, index: int) -> int:
+        segment = self._segment(index)
+        return super().num_samples(index) if segment is None else segment[1]
+
+    def load(self, index: int) -> np.ndarray:
+        audio = super().load(index)
+        segment = self._segment(index)
+        if segment is None:
+            return audio
+        start, length = segment
+        if start < 0 or start + length > audio.shape[0]:
+            raise DataError(self.origin(index), f"segment of samples {start}..{start + length} lies outside "
+                                                f"the audio's {audio.shape[0]} samples at {SAMPLE_RATE} Hz")
+        return audio[start:start + length]

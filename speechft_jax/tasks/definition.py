@@ -6,12 +6,16 @@ head on top of the encoder (`HeadSpec`), the metric it is scored by, how its lab
 and a data source per split (`splits`: "train", "dev", "test", each a `DataConfig`; any may be
 absent). The trainer gets its definitions from its YAML (`TaskConfig.definition()`,
 train/config.py); the probes get the demo corpus's (`evaluate/demo_tasks.py`).
-`definition.open(split)` reads a split: its audio source and its label spec.
+`definition.open(split)` reads a split: its audio source and its label spec. Splits that read the
+same manifest or audio folder take their utterances by its `split` field (sub-folder); without
+one, that is an error for every split rather than training on the dev and test utterances.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
+from pathlib import Path
 from types import MappingProxyType
 from typing import Literal, Mapping
 
@@ -23,10 +27,15 @@ from speechft_jax.data.vocab import ClassLabels, Vocabulary
 from speechft_jax.errors import ConfigError
 
 SELF_SUPERVISED_KINDS = ("hubert", "score")
-TASK_KINDS = ("ctc", "classification") + SELF_SUPERVISED_KINDS
+# qbe: query-by-example detection, evaluated without training (evaluate/qbe.py)
+TASK_KINDS = ("ctc", "classification", "qbe") + SELF_SUPERVISED_KINDS
 SPLITS = ("train", "dev", "test")
 # how a task of each kind is scored: the probes' metric, the trainer's loss for self-supervised ones
-METRICS = {"ctc": "error_rate", "classification": "accuracy", "hubert": "loss", "score": "loss"}
+METRICS = {"ctc": "error_rate", "classification": "accuracy", "qbe": "mtwv", "hubert": "loss", "score": "loss"}
+# the metrics a task of each kind may name: a CTC task scores token error rate (PER for phones, CER
+# for characters) or, with a character vocabulary, WER over the words its word delimiter separates
+KIND_METRICS = {"ctc": ("error_rate", "wer"), "classification": ("accuracy",), "qbe": ("mtwv",),
+                "hubert": ("loss",), "score": ("loss",)}
 LEXICON_FIELD = "phones"  # the field a lexicon turns a word transcription into (data/lexicon.py)
 
 
@@ -53,6 +62,10 @@ def _label_values(source, field: str, where: str) -> list:
     return values
 
 
+def _same_path(a: str | None, b: str | None) -> bool:
+    return a is not None and b is not None and Path(a).expanduser().resolve() == Path(b).expanduser().resolve()
+
+
 @dataclass(frozen=True)
 class LabelDefinition:
     """How a task's labels are read where its source does not fix them (a corpus task does):
@@ -66,11 +79,12 @@ class LabelDefinition:
     vocab_kind: Literal["phone", "char", "word"] = "phone"
     classes: str | None = None
     lexicon: str | None = None
+    lexicon_stress: bool = False
 
     @classmethod
     def of(cls, data: DataConfig) -> "LabelDefinition":
         """The label settings of a `data` section."""
-        return cls(data.field, data.vocab, data.vocab_kind, data.classes, data.lexicon)
+        return cls(data.field, data.vocab, data.vocab_kind, data.classes, data.lexicon, data.lexicon_stress)
 
     def spec(self, kind: str, train_source, where: str):
         """The `SequenceLabels` (ctc) or `ClassLabel` of a task of `kind`, read from the files named
@@ -98,7 +112,7 @@ class TaskDefinition:
     kind's (`METRICS`)."""
 
     name: str
-    kind: Literal["ctc", "classification", "hubert", "score"]
+    kind: Literal["ctc", "classification", "qbe", "hubert", "score"]
     splits: Mapping[str, DataConfig]
     head: HeadSpec = HeadSpec()
     labels: LabelDefinition = LabelDefinition()
@@ -110,9 +124,20 @@ class TaskDefinition:
         unknown = [s for s in self.splits if s not in SPLITS]
         if unknown:
             raise ConfigError(f"task {self.name!r}: splits {unknown}, expected some of {', '.join(SPLITS)}")
-        # frozen all the way down: the caller's dict is copied, and the copy cannot be changed
-        object.__setattr__(self, "splits", MappingProxyType(dict(self.splits)))
+        # frozen all the way down: the caller's dict is copied, and the copy cannot be changed; a
+        # folder source reads the labels of the task's kind (DataConfig.for_kind) into the labels' field
+        splits = {name: data.for_kind(self.kind) for name, data in self.splits.items()}
+        object.__setattr__(self, "splits", MappingProxyType(splits))
+        train = splits.get("train")
+        if train is not None and train.type == "folder" and self.labels.field is None:
+            object.__setattr__(self, "labels", dataclasses.replace(self.labels, field=train.field))
+        if self.kind in ("ctc", "classification") and any(d.labels_from == "none" for d in splits.values()):
+            raise ConfigError(f"task {self.name!r}: data.labels_from='none', expected folder or sidecar "
+                              f"for a {self.kind} task")
         object.__setattr__(self, "metric", self.metric or METRICS[self.kind])
+        if self.metric not in KIND_METRICS[self.kind]:
+            raise ConfigError(f"task {self.name!r}: metric={self.metric!r}, expected one of "
+                              f"{', '.join(KIND_METRICS[self.kind])} for a {self.kind} task")
 
     @property
     def self_supervised(self) -> bool:
@@ -140,9 +165,15 @@ class TaskDefinition:
         """`(source, the source's own label spec or None)` of `split`, a lexicon applied."""
         if split not in self.splits:
             raise ConfigError(f"{where}: no {split!r} split (it has {', '.join(self.splits) or 'none'})")
-        source, spec = self.splits[split].source()
+        data = self.splits[split]
+        # a manifest or folder that two splits read must itself say which utterance is whose
+        shared = data.type in ("manifest", "folder") and any(
+            other.type == data.type and _same_path(other.path, data.path)
+            for name, other in self.splits.items() if name != split)
+        source, spec = data.source(shared=shared)
         if self.labels.lexicon and not self.self_supervised:
             if self.kind != "ctc" or spec is not None:
                 raise ConfigError(f"{where}.data.lexicon: only for a ctc task on a manifest, hf or tfds source")
-            source = PhoneticSource(source, read_lexicon(self.labels.lexicon), text_field=self.labels.field)
+            lexicon = read_lexicon(self.labels.lexicon, strip_stress=not self.labels.lexicon_stress)
+            source = PhoneticSource(source, lexicon, text_field=self.labels.field)
         return source, spec

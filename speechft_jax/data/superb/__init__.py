@@ -23,5 +23,7 @@ def open_dataset(config):
     if config.type not in READERS:
         raise ConfigError(f"data.type={config.type!r} is not an utterance dataset "
                           "(quesst14 is read by a qbe task only)")
+    if not config.root:
+        raise ConfigError(f"data.root is not set: expected the folder of the downloaded {config.type} dataset")
     module = importlib.import_module(f"{__name__}.{READERS[config.type]}")
     return module.open_split(config)

@@ -11,7 +11,7 @@ Presets: `tiny` (tests), `demo`, `full`. Layout and manifest fields: see build.p
 
 from speechft_jax.data.synth.build import TASKS, build_corpus, default_cache_dir, ensure_corpus
 from speechft_jax.data.synth.presets import CORPUS_VERSION, PRESETS, Preset, get_preset
-from speechft_jax.data.synth.tasks import corpus_audio, corpus_task, task_labels
+from speechft_jax.data.synth.tasks import corpus_audio, corpus_task, require_built_corpus, task_labels
 
 __all__ = ["CORPUS_VERSION", "PRESETS", "Preset", "TASKS", "build_corpus", "corpus_audio", "corpus_task",
-           "default_cache_dir", "ensure_corpus", "get_preset", "task_labels"]
+           "default_cache_dir", "ensure_corpus", "get_preset", "require_built_corpus", "task_labels"]
