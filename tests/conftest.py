@@ -76,6 +76,17 @@ def write_train_config(path: Path, corpus_dir: Path, output_dir: Path, **section
     return path
 
 
+def copy_stopped_after_last_checkpoint(run_dir: Path, to: Path) -> Path:
+    """A copy of the finished run in `run_dir` as if killed after its last checkpoint, before the
+    encoder export and the summary."""
+    import shutil
+
+    shutil.copytree(run_dir, to)
+    (to / "summary.json").unlink()
+    shutil.rmtree(to / "encoder")
+    return to
+
+
 @pytest.fixture(scope="session")
 def stable_run(demo_corpus_tiny, tmp_path_factory):
     """The reference stable fine-tuning run: `(config_path, TrainResult)`."""

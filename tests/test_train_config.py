@@ -11,7 +11,9 @@ from speechft_jax.train.config import TrainConfig
 
 ROOT = Path(__file__).parents[1] / "configs"
 SWEEPS = sorted((ROOT / "sweep").glob("*.yaml"))  # alpha-sweep configs, a schema of their own
-CONFIGS = sorted(p for p in ROOT.rglob("*.yaml") if p not in SWEEPS)
+# evaluation files (tests/test_evaluate_config.py parses them)
+EVALUATIONS = sorted([*(ROOT / "eval").glob("*.yaml"), *(ROOT / "superb").glob("*.yaml")])
+CONFIGS = sorted(p for p in ROOT.rglob("*.yaml") if p not in SWEEPS and p not in EVALUATIONS)
 
 
 def test_configs_exist():
@@ -30,7 +32,8 @@ def test_shipped_config_parses(path):
 def test_shipped_sweep_config_parses(path):
     from speechft_jax.sweep.config import load_sweep_config
 
-    assert load_sweep_config(path).alphas
+    config, dirs = load_sweep_config(path)
+    assert config.alphas and dirs == [path.parent.resolve()]
 
 
 def test_base_chain_and_overrides():

@@ -128,14 +128,11 @@ def test_a_saved_state_of_another_layout_is_a_one_line_error(tmp_path):
 def test_killed_after_the_last_checkpoint_reports_the_logged_final_loss(stable_run, tmp_path, caplog):
     """Killed after the last checkpoint but before the export and summary: the resumed run trains
     no step, and its final loss is the logged one (it was NaN)."""
-    import shutil
+    from conftest import copy_stopped_after_last_checkpoint
 
     caplog.set_level(logging.INFO, logger="speechft_jax")
     config_path, reference = stable_run
-    run_dir = tmp_path / "killed_late"
-    shutil.copytree(reference.output_dir, run_dir)
-    (run_dir / "summary.json").unlink()
-    shutil.rmtree(run_dir / "encoder")
+    run_dir = copy_stopped_after_last_checkpoint(reference.output_dir, tmp_path / "killed_late")
     resumed = train(load_train_config(config_path, [f"output_dir={run_dir}"]))
     assert resumed.resumed_from == 16
     logged = read_metrics(run_dir)[-1]["loss"]
@@ -180,3 +177,18 @@ def test_an_async_save_that_fails_in_the_background_is_a_one_line_error(tmp_path
     checkpoints.close()   # reported once: nothing more to raise
     assert saved_steps(directory) == [1]
     assert "Traceback" not in capfd.readouterr().err
+
+
+def test_a_run_saved_before_new_keys_existed_compares_equal(stable_run):
+    """A `config.yaml` written before a schema key existed (here `dev_scoring`, a task's `splits` and its
+    data's `labels_from`) reads as the same run: the new keys take their defaults, which keep the old
+    behaviour, so the run resumes instead of being refused as changed."""
+    from speechft_jax.config_loading import to_dict
+    from speechft_jax.train.loop import _with_defaults
+
+    config_path, _ = stable_run
+    current = to_dict(load_train_config(config_path))
+    old = json.loads(json.dumps(current))
+    del old["dev_scoring"], old["tasks"][0]["splits"], old["tasks"][0]["data"]["labels_from"]
+    assert _with_defaults(old) == current
+    assert _with_defaults({"output_dir": "x", "no_longer_a_key": 1}) == {"output_dir": "x", "no_longer_a_key": 1}

@@ -286,3 +286,37 @@ def test_a_second_run_into_a_directory_in_use_is_refused(demo_corpus_tiny, tmp_p
         err = capsys.readouterr().err
         assert err.startswith("error: output_dir=") and err.count("\n") == 1
     assert not (run / "config.yaml").exists()   # the second run wrote nothing
+
+
+# ------------------------------------------------------------------------------ data beside the config
+def test_a_folder_task_beside_its_config_trains_from_another_working_directory(demo_corpus_tiny, tmp_path,
+                                                                               monkeypatch, capsys):
+    """`data: {type: folder, path: clips}` is found beside the YAML file, wherever the command runs;
+    `output_dir` stays relative to the working directory."""
+    import shutil
+
+    from speechft_jax.train.__main__ import main
+
+    project, elsewhere = tmp_path / "project", tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    records = [json.loads(line) for line in (demo_corpus_tiny / "ks.jsonl").read_text().splitlines()]
+    for record in [r for r in records if r["split"] == "train"][:8]:
+        clip = project / "clips" / record["keyword"] / record["path"].rsplit("/", 1)[-1]
+        clip.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(demo_corpus_tiny / record["path"], clip)
+    tasks = [{"name": "ks", "kind": "classification", "batch_size": 4, "num_buckets": 1,
+              "data": {"type": "folder", "path": "clips"}}]
+    path = write_train_config(project / "ks.yaml", demo_corpus_tiny, "run", tasks=tasks, finetune={},
+                              optimizer={"steps": 2, "beta": 0.0}, checkpoint={"every_steps": 2})
+    monkeypatch.chdir(elsewhere)
+    assert main(["--config", str(path), "--quiet"]) == 0
+    run = elsewhere / "run"
+    assert [r["step"] for r in read_metrics(run)] == [1, 2] and "ks/accuracy" in read_metrics(run)[0]
+    keywords = sorted({p.parent.name for p in (project / "clips").rglob("*.flac")})
+    assert (run / "labels" / "ks.classes.txt").read_text().split() == keywords
+    # the same file with the folder missing names both places it looked
+    shutil.rmtree(project / "clips")
+    capsys.readouterr()
+    assert main(["--config", str(path), "--quiet", "--set", "output_dir=run2"]) == 2
+    assert capsys.readouterr().err == (f"error: tasks.ks.data.path=clips: not found beside the config "
+                                       f"({project / 'clips'}) nor in the working directory ({elsewhere / 'clips'})\n")

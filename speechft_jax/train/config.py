@@ -12,29 +12,33 @@ field types (`Annotated[int, STEPS]`); every float must be finite.
     optimizer: steps, learning rates, beta (head-only warm-up fraction), clipping, accumulation
     finetune:  the method and baseline switches (frozen CNN, L2 toward theta_0, LoRA, early checkpoints)
     mesh / checkpoint / logging: devices, Orbax checkpoints, metrics
+    dev_scoring: when the tasks' heads are scored on their dev splits, and the best-dev export
 
 Each section's schema sits beside the code it configures: `model` in `start_encoder.py`,
 `data` in `data/config.py`, `optimizer` in `optimizer.py`, `finetune.lora` in `models/lora.py`,
 `hubert` / `score` in `objectives/`, `mesh` in `sharding.py`, `checkpoint` in
-`checkpointing.py`, `logging` in `metrics_log.py`. A training YAML may also carry a `sweep:`
-section (Speech-FT steps 2 and 3 after training); that is the pipeline's (`speechft_jax.pipeline`),
-not the run's.
+`checkpointing.py`, `logging` in `metrics_log.py`, `dev_scoring` in `dev_scoring.py`. A training
+YAML may also carry a `sweep:` section (Speech-FT steps 2 and 3 after training); that is the
+pipeline's (`speechft_jax.pipeline`), not the run's.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from speechft_jax.config_loading import (
-    COUNT, FRACTION, NON_NEGATIVE, SEED, Range, apply_overrides, build, check, read_yaml,
+    COUNT, FRACTION, NON_NEGATIVE, SEED, Range, apply_overrides, build, check, read_yaml, to_dict,
 )
 from speechft_jax.data.config import CORPUS_AUDIO, DataConfig
+from speechft_jax.errors import ConfigError
 from speechft_jax.models.lora import LoraConfig
 from speechft_jax.objectives.hubert import HubertConfig
 from speechft_jax.objectives.score import ScoreConfig
 from speechft_jax.tasks.definition import SELF_SUPERVISED_KINDS, HeadSpec, LabelDefinition, TaskDefinition
 from speechft_jax.train.checkpointing import CheckpointConfig
+from speechft_jax.train.dev_scoring import SCORED_SPLITS, DevScoringConfig
 from speechft_jax.train.metrics_log import LoggingConfig
 from speechft_jax.train.optimizer import OptimizerConfig
 from speechft_jax.train.sharding import MeshConfig
@@ -55,6 +59,9 @@ class TaskConfig:
     run's `hubert` section says how); kind `score`: SCORE's correspondence loss between two views
     (the `score` section). `batch_size` is global (over all processes and devices).
     `max_seconds` crops training utterances (classification) or leaves longer ones out (CTC).
+    `splits` (supervised tasks): the task's `dev` and `test` splits, each a mapping of `data` keys
+    laid over `data` (`{}`: the same data with `split: dev`; `{path: dev.jsonl}`; `{split:
+    validation}`); the run scores the head on them (the `dev_scoring` section, dev_scoring.py).
     What the task is (head, labels, data) is its `definition()`, the model evaluation shares; the
     rest (weight, batching, augmentation) is how this run trains it.
     """
@@ -72,6 +79,7 @@ class TaskConfig:
     max_seconds: Annotated[float, MAX_SECONDS] | None = None
     num_buckets: Annotated[int, Range(1, 1024)] = 4
     speed_perturb: bool = False
+    splits: dict[str, Any] | None = None
 
     def validate(self):
         check(self.name.isidentifier(), "name", self.name, "a short identifier (letters, digits, _)")
@@ -81,13 +89,43 @@ class TaskConfig:
         if self.kind not in SELF_SUPERVISED_KINDS:
             check(self.data.task != CORPUS_AUDIO, "data.task", self.data.task,
                   f"a labelled corpus task for a {self.kind} task")
-            check(self.data.type == "corpus" or bool(self.data.field), "data.field", self.data.field,
+            # a corpus fixes its labels; a folder's default to its sub-folder names or transcripts
+            check(not self.data.needs_field or bool(self.data.field), "data.field", self.data.field,
                   "the name of the label column")
+            check(self.data.labels_from != "none", "data.labels_from", self.data.labels_from,
+                  f"folder or sidecar for a {self.kind} task")
+        if self.splits is not None:
+            self._validate_splits()
+
+    def _validate_splits(self):
+        check(self.kind not in SELF_SUPERVISED_KINDS, "splits", sorted(self.splits),
+              f"no splits for a {self.kind} task (it trains on data and has no head to score)")
+        known = [f.name for f in dataclasses.fields(DataConfig)]
+        for split, changes in self.splits.items():
+            check(split in SCORED_SPLITS, "splits", split, "dev or test (the train split is data)")
+            check(changes is None or isinstance(changes, dict), f"splits.{split}", changes,
+                  f"a mapping of data keys laid over data ({{}}: the same data with split: {split})")
+            unknown = sorted(set(changes or {}) - set(known))
+            if unknown:  # named as the key it is, not as `build` names a section's own unknown key
+                raise ConfigError(f"splits.{split}.{unknown[0]}: not a key of data (known: {', '.join(sorted(known))})")
+            self.data.for_split(split, changes)  # checked as a section: splits.<split>.<key> in errors
 
     def definition(self) -> TaskDefinition:
-        """The task as training and evaluation share it (tasks/definition.py), `data` its train split."""
+        """The task as training and evaluation share it (tasks/definition.py): `data` its train
+        split, `splits` its dev and test."""
         head = HeadSpec(self.head, self.lstm_units, self.lstm_layers, self.head_dropout, self.projection_dim)
-        return TaskDefinition(self.name, self.kind, {"train": self.data}, head, LabelDefinition.of(self.data))
+        splits = {"train": self.data, **{split: self.data.for_split(split, changes)
+                                         for split, changes in (self.splits or {}).items()}}
+        return TaskDefinition(self.name, self.kind, splits, head, LabelDefinition.of(self.data))
+
+    def resolved(self, config_dirs=None) -> "TaskConfig":
+        """This task with the local paths of its data and of each split found (`DataConfig.resolved`:
+        beside the YAML file, then in the working directory)."""
+        where = f"tasks.{self.name}"
+        splits = None if self.splits is None else {
+            split: to_dict(self.data.for_split(split, changes).resolved(config_dirs, f"{where}.splits.{split}"))
+            for split, changes in self.splits.items()}
+        return dataclasses.replace(self, data=self.data.resolved(config_dirs, f"{where}.data"), splits=splits)
 
 
 @dataclass(frozen=True)
@@ -130,6 +168,7 @@ class TrainConfig:
     mesh: MeshConfig = field(default_factory=MeshConfig)
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
+    dev_scoring: DevScoringConfig = field(default_factory=DevScoringConfig)
 
     def validate(self):
         check(bool(self.output_dir), "output_dir", self.output_dir, "a directory path")
@@ -149,6 +188,11 @@ class TrainConfig:
         if self.objective == "score":
             check(self.model.pretrained is not None, "model.pretrained", None,
                   "a pre-trained encoder for objective score (it fine-tunes theta_0's top layers)")
+        if not any(t.splits and "dev" in t.splits for t in self.tasks):
+            for name in ("every", "keep_best", "max_utterances"):  # settings of dev scoring alone
+                value = getattr(self.dev_scoring, name)
+                check(value == getattr(DevScoringConfig(), name), f"dev_scoring.{name}", value,
+                      "a task with a dev split to score (tasks[i].splits.dev)")
         if self.objective == "hubert" and self.model.pretrained is None:
             check(self.hubert is None or self.hubert.targets != "pretrained_head" or self.hubert.teacher is not None,
                   "hubert.targets", "pretrained_head", "a pre-trained model or teacher with a pre-training head")

@@ -2,8 +2,9 @@
 
 Phases: output directory -> theta_0 -> mesh -> tasks and data -> optimizer -> state created
 inside `jax.jit` with its shardings (or restored from the latest checkpoint) -> the jitted,
-donated update step -> the loop (progress bar, metrics, NaN stop, checkpoints, early exports)
--> the fine-tuned encoder exported as a transformers directory.
+donated update step -> the loop (progress bar, metrics, NaN stop, dev scoring and the best-dev
+export, checkpoints, early exports) -> the fine-tuned encoder exported as a transformers
+directory, the heads scored on their test splits, and the run's summary.
 
 A run re-started into the same `output_dir` continues from its latest checkpoint and ends with
 the same parameters as an uninterrupted run (data order, dropout and SpecAugment keys are all
@@ -28,7 +29,7 @@ import numpy as np
 import yaml
 
 from speechft_jax.checkpoints import save_pretrained
-from speechft_jax.config_loading import load_yaml, to_dict
+from speechft_jax.config_loading import build, load_yaml, to_dict
 from speechft_jax.data import make_global_batch
 from speechft_jax.errors import TrainingDiverged
 from speechft_jax.files import atomic_write_bytes, atomic_write_json, write_check_error
@@ -39,6 +40,9 @@ from speechft_jax.objectives.supervised import SUPERVISED
 from speechft_jax.train import sharding as S
 from speechft_jax.train.checkpointing import abstract_with_shardings, saved_steps
 from speechft_jax.train.config import LATER_STAGES, TrainConfig
+from speechft_jax.train.dev_scoring import (
+    BEST_DEV_DIR, DEV_SCORES_NAME, DevHistory, build_dev_scorer, describe_task_scores, log_scalars,
+)
 from speechft_jax.train.run_lock import run_directory_lock
 from speechft_jax.train.start_encoder import init_fn, start_encoder
 from speechft_jax.train.step import encoder_params, init_train_state, make_loss_fn, make_train_step
@@ -78,6 +82,9 @@ class TrainResult:
     wall_seconds: float
     resumed_from: int | None = None
     encoder_fingerprint: str = ""  # a hash of the final encoder's bytes, as this process holds it
+    best_dev_step: int | None = None  # the step of the best dev score (None: no task has a dev split)
+    best_dev_dir: Path | None = None  # the encoder of that step (`dev_scoring.keep_best`)
+    task_scores: dict = dataclasses.field(default_factory=dict)  # per task: dev and test metrics (dev_scoring.py)
 
     def to_json(self) -> dict:
         return {k: (str(v) if isinstance(v, Path) else [str(p) for p in v] if k == "early_dirs" else v)
@@ -104,12 +111,22 @@ def _check_writable(directory: Path) -> None:
         raise ConfigError(f"output_dir: cannot write in {directory} ({reason})")
 
 
+def _with_defaults(saved: dict) -> dict:
+    """A saved `config.yaml` with the keys added to the schema since it was written set to their
+    defaults (which keep the old behaviour), so that a run saved by an earlier version resumes; a
+    file the schema no longer reads is compared as it is."""
+    try:
+        return to_dict(build(TrainConfig, {k: v for k, v in saved.items() if k not in LATER_STAGES}))
+    except ConfigError:
+        return saved
+
+
 def _prepare_output_dir(config: TrainConfig, out: Path, is_writer: bool) -> None:
     """Compare `config` with the directory's saved one and save it (process 0, holding the lock)."""
     resolved = to_dict(config)
     saved_path = out / CONFIG_NAME
     if saved_path.is_file():
-        saved = load_yaml(saved_path.read_text(), str(saved_path)) or {}
+        saved = _with_defaults(load_yaml(saved_path.read_text(), str(saved_path)) or {})
         comparable = lambda d: {k: v for k, v in d.items() if k not in _RESUMABLE_CHANGES}
         diff = _first_difference(comparable(saved), comparable(resolved))
         if diff and saved_steps(out / CHECKPOINTS_DIR):
@@ -156,8 +173,14 @@ def _train_in(out: Path, config: TrainConfig, config_dir, started: float, is_wri
         logger.info(f"{out}: this run already finished ({summary['steps']} steps); nothing to do")
         return TrainResult(out, summary["steps"], summary["final_loss"], Path(summary["encoder_dir"]),
                            [Path(p) for p in summary["early_dirs"]], summary["wall_seconds"],
-                           summary.get("resumed_from"), summary.get("encoder_fingerprint", ""))
+                           summary.get("resumed_from"), summary.get("encoder_fingerprint", ""),
+                           summary.get("best_dev_step"),
+                           Path(summary["best_dev_dir"]) if summary.get("best_dev_dir") else None,
+                           summary.get("task_scores", {}))
     opt_cfg, ft = config.optimizer, config.finetune
+    # relative data paths: beside the YAML file (its base chain), then the working directory; a
+    # missing file is an error here, before anything is compiled
+    task_configs = [t.resolved(config_dir) for t in config.tasks]
 
     # ---------------------------------------------------------------- theta_0 and the mesh
     # the objective's API (objectives/__init__.py): its config section, or SUPERVISED
@@ -193,13 +216,17 @@ def _train_in(out: Path, config: TrainConfig, config_dir, started: float, is_wri
                                  process_index=jax.process_index(), process_count=jax.process_count(),
                                  view=objective.loader_view(), min_samples=bundle.config.receptive_field,
                                  prepare=prepare)
-                 for t in config.tasks]
+                 for t in task_configs]
     frozen = {name: array for td in task_data for name, array in td.frozen_arrays.items()}
     tasks = [td.task for td in task_data]
     if is_writer:
         for td in task_data:
             if td.labels is not None:
                 save_labels(td, out / "labels")
+    scorer = build_dev_scorer(config.dev_scoring, task_data, bundle, mesh)  # None: no dev or test split
+    if scorer is not None and config.dev_scoring.batch_size % data_parallel:
+        raise ConfigError(f"dev_scoring.batch_size={config.dev_scoring.batch_size}, expected a multiple of "
+                          f"mesh.data x mesh.fsdp = {data_parallel}")
 
     # ---------------------------------------------------------------- optimizer and state
     trained_layers = objective.layers_to_train(enc_config.num_hidden_layers)
@@ -257,6 +284,10 @@ def _train_in(out: Path, config: TrainConfig, config_dir, started: float, is_wri
             save_pretrained(bundle.replace(pretraining_head=head), directory, params=host)
         return host
 
+    def scored_encoder(params):
+        """The encoder the heads are scored with (LoRA: the base with its deltas, merged)."""
+        return params["encoder"] if lora is None else merged_encoder(params, frozen)
+
     # ---------------------------------------------------------------- the loop
     accum, total = opt_cfg.grad_accum, opt_cfg.steps
     step = int(state.step) // accum
@@ -266,6 +297,8 @@ def _train_in(out: Path, config: TrainConfig, config_dir, started: float, is_wri
     log = config.logging.build(out, total, step, enabled=is_writer)
     if resumed_from is not None:
         log.write(f"resuming from the checkpoint at step {resumed_from}")
+    history = None if scorer is None else DevHistory(out / DEV_SCORES_NAME, step, enabled=is_writer)
+    test_scores: dict[str, float] = {}
     iterators = {td.config.name: iter(td.loader) for td in task_data}
     try:
         with jax.set_mesh(mesh), nn.logical_axis_rules(rules):
@@ -280,9 +313,15 @@ def _train_in(out: Path, config: TrainConfig, config_dir, started: float, is_wri
                         window[k] = window.get(k, 0.0) + v / accum
                 step += 1
                 lr = float(encoder_lr(step - 1))
+                dev: dict[str, float] = {}
+                if scorer is not None and scorer.due(step, total):  # scored before this step's checkpoint
+                    dev = scorer.score("dev", scored_encoder(state.params), state.params["head"])
+                    if history.add(step, dev, scorer.metrics) and config.dev_scoring.keep_best:
+                        export(state.params, out / BEST_DEV_DIR)
+                        log.write(f"step {step}: the best dev score so far; encoder exported to {out / BEST_DEV_DIR}")
                 if step == total:  # the last step in a window of its own: the summary's final loss
                     log.flush(step - 1)
-                log.add(step, window, encoder_lr=lr)
+                log.add(step, window, encoder_lr=lr, scores=log_scalars(dev, scorer.metrics) if dev else None)
                 if step in early:
                     early_dirs.append(out / "early" / f"step_{step:06d}")
                     export(state.params, early_dirs[-1])
@@ -291,6 +330,8 @@ def _train_in(out: Path, config: TrainConfig, config_dir, started: float, is_wri
                 if step == total:  # the last metrics are on disk before the checkpoint a resume starts from
                     log.flush(step)
                 checkpoints.save(step, state, loader_states, force=step == total)
+            if scorer is not None:  # the test splits, once, with the final encoder and heads
+                test_scores = scorer.score("test", scored_encoder(state.params), state.params["head"])
         checkpoints.wait()  # a failed last save stops here, before the encoder is exported
         encoder_dir = out / ENCODER_DIR
         fingerprint = params_fingerprint(export(state.params, encoder_dir))
@@ -305,9 +346,14 @@ def _train_in(out: Path, config: TrainConfig, config_dir, started: float, is_wri
     # the last step's loss, from the metrics log rather than this process's loop: a run resumed
     # from its last checkpoint trains no step
     loss = log.last_value("loss")
+    best = None if history is None else history.best()
     result = TrainResult(out, total, loss, encoder_dir, early_dirs, round(time.time() - started, 2), resumed_from,
-                         fingerprint)
+                         fingerprint, best and best["step"],
+                         out / BEST_DEV_DIR if best and config.dev_scoring.keep_best else None,
+                         {} if scorer is None else history.task_summary(test_scores, scorer.metrics))
     if is_writer:
         atomic_write_json(out / SUMMARY_NAME, result.to_json())
         logger.info(f"done: {total} steps, final loss {loss:.4f}; encoder written to {encoder_dir}")
+        for line in describe_task_scores(result.task_scores, result.best_dev_step, result.best_dev_dir):
+            logger.info(line)
     return result

@@ -1,8 +1,10 @@
 """Where a run's numbers go: `metrics.jsonl`, TensorBoard events, and the progress bar.
 
 `MetricsLog` averages step metrics over a window and writes one JSON line per window (and the
-same scalars as TensorBoard events through tensorboardX). On resume, lines past the restored
-step are dropped first, so the file reads as one uninterrupted run. Only process 0 writes.
+same scalars as TensorBoard events through tensorboardX); a step's own scores (dev metrics) end
+the window at that step and are written as they are, beside its averages. On resume, lines past
+the restored step are dropped first, so the file reads as one uninterrupted run. Only process 0
+writes.
 `last_value` reads the latest window, whether this process or an earlier one (before a resume)
 logged it. `LoggingConfig` is a training config's `logging` section.
 """
@@ -63,6 +65,7 @@ class MetricsLog:
         self.out_dir = Path(out_dir)
         self.every, self.enabled = every, enabled
         self._sums: dict[str, float] = {}
+        self._scores: dict[str, float] = {}  # this window's own values, written as they are
         self._count = 0
         self._writer = None
         kept = _lines_through(self.out_dir / METRICS_NAME, start_step)
@@ -79,22 +82,26 @@ class MetricsLog:
         self.bar = tqdm(total=total_steps, initial=start_step, unit="step", dynamic_ncols=True,
                         disable=not (enabled and progress_bar and progress_bars_shown()))
 
-    def add(self, step: int, metrics: dict[str, float], **extra: float) -> None:
-        """Record one optimizer step's metrics; write the window average every `every` steps."""
+    def add(self, step: int, metrics: dict[str, float], *, scores: dict[str, float] | None = None,
+            **extra: float) -> None:
+        """Record one optimizer step's metrics; write the window average every `every` steps.
+        `scores` (values of this step alone, e.g. dev metrics) are not averaged: the window ends
+        here and its line carries them."""
         for key, value in {**metrics, **extra}.items():
             self._sums[key] = self._sums.get(key, 0.0) + float(value)
         self._count += 1
+        self._scores.update(scores or {})
         self.bar.update(1)
         if "loss" in metrics:
             self.bar.set_postfix(loss=f"{float(metrics['loss']):.4f}", refresh=False)
-        if step % self.every == 0:
+        if step % self.every == 0 or scores:
             self.flush(step)
 
     def flush(self, step: int) -> None:
         if not self._count:
             return
-        record = {"step": step, **{k: v / self._count for k, v in sorted(self._sums.items())}}
-        self._sums, self._count = {}, 0
+        record = {"step": step, **{k: v / self._count for k, v in sorted(self._sums.items())}, **self._scores}
+        self._sums, self._scores, self._count = {}, {}, 0
         self._last = record
         if not self.enabled:
             return

@@ -1,9 +1,9 @@
 """From a task's config to its data loader and its task object (head + loss).
 
 `build_task_data(task_config, ...)` opens the train split of the task's definition
-(`TaskConfig.definition()`, tasks/definition.py: the shipped corpus, a manifest, a Hugging Face
-dataset or TFDS, and its label spec, a CTC vocabulary or a class list from a file or from the
-training split), and returns a training `AudioLoader` that yields this process's slice of each
+(`TaskConfig.definition()`, tasks/definition.py: the shipped corpus, a manifest, an audio folder,
+a Hugging Face dataset or TFDS, and its label spec, a CTC vocabulary or a class list from a file or
+from the training split), and returns a training `AudioLoader` that yields this process's slice of each
 global batch, plus the `CTCTask` / `ClassificationTask` with the definition's head, or for a
 self-supervised task the task its objective's `prepare` builds from the source (objectives/).
 """
