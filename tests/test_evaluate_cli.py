@@ -51,17 +51,18 @@ def test_similarity_to_another_architecture_is_a_one_line_error(encoders, demo_c
     assert "num_hidden_layers" in err and err.count("\n") == 1
 
 
+def _count_extractions(monkeypatch) -> list:
+    """The `desc` of every feature extraction (the probes' cache and the similarity's features)."""
+    import speechft_jax.evaluate.features as features
+
+    extracted, real = [], features.encode_source
+    monkeypatch.setattr(features, "encode_source",
+                        lambda *args, **kwargs: extracted.append(kwargs["desc"]) or real(*args, **kwargs))
+    return extracted
+
+
 def test_similarity_reuses_the_probes_test_features(encoders, demo_corpus_tiny, monkeypatch):
-    import speechft_jax.evaluate.runner as runner
-
-    extracted = []
-    real = runner.extract_feature_set
-
-    def counting(bundle, source, label_spec, **kwargs):
-        extracted.append(kwargs["desc"])
-        return real(bundle, source, label_spec, **kwargs)
-
-    monkeypatch.setattr(runner, "extract_feature_set", counting)
+    extracted = _count_extractions(monkeypatch)
     assert _run(encoders, demo_corpus_tiny, "--similarity-to", str(encoders / "other")) == 0
     assert sorted(extracted) == ["sid dev features", "sid test features", "sid test reference features",
                                  "sid train features"]
@@ -73,12 +74,8 @@ def test_similarity_reuses_the_probes_test_features(encoders, demo_corpus_tiny, 
 def test_cache_dir_serves_no_features_of_other_labels(encoders, demo_corpus_tiny, tmp_path, monkeypatch, capsys):
     import shutil
 
-    import speechft_jax.evaluate.runner as runner
-
     corpus, cache = shutil.copytree(demo_corpus_tiny, tmp_path / "corpus"), str(tmp_path / "cache")
-    extracted, real = [], runner.extract_feature_set
-    monkeypatch.setattr(runner, "extract_feature_set",
-                        lambda *args, **kwargs: extracted.append(kwargs["desc"]) or real(*args, **kwargs))
+    extracted = _count_extractions(monkeypatch)
 
     def edit(split, change):
         records = [json.loads(line) for line in (corpus / "sid.jsonl").read_text().splitlines()]
@@ -106,6 +103,7 @@ def test_cache_dir_serves_no_features_of_other_labels(encoders, demo_corpus_tiny
     (["--lr", "1e-3,abc"], "--lr 1e-3,abc: expected comma-separated numbers"),
     (["--steps", "0"], "steps=0, batch_size=16: expected positive integers"),
     (["--batch-size", "-1"], "batch_size=-1: expected positive integers"),
+    (["--cache-budget-gb", "-1"], "cache_budget_gb=-1.0, expected a number >= 0"),
 ])
 def test_probe_settings_are_checked_before_any_loading(tmp_path, capsys, extra, message):
     argv = ["--encoder", str(tmp_path / "never_read"), "--tasks", "sid", "--out", str(tmp_path / "eval.json")]
@@ -113,6 +111,14 @@ def test_probe_settings_are_checked_before_any_loading(tmp_path, capsys, extra, 
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
     assert not (tmp_path / "eval.json").exists()
+
+
+def test_probes_on_the_fly_keep_metrics_in_the_work_dir_beside_out(encoders, demo_corpus_tiny, tmp_path):
+    out = tmp_path / "eval.json"
+    assert _run(encoders, demo_corpus_tiny, "--probe-mode", "on_the_fly", "--out", str(out)) == 0
+    assert json.loads(out.read_text())["results"]["sid"]["details"]["mode"] == "on_the_fly"
+    logged = [json.loads(line) for line in (tmp_path / "eval.probes" / "sid" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in logged] == [5] and "dev_accuracy/0/0.01" in logged[0]
 
 
 def test_an_unwritable_cache_dir_fails_before_any_loading(tmp_path, capsys):

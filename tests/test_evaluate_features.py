@@ -62,9 +62,10 @@ def _expected_labels(corpus, task, split):
 
 
 def _features(bundle, corpus, cache, split="test", task="sid"):
-    from speechft_jax.evaluate.runner import task_features
+    from speechft_jax.evaluate.demo_tasks import demo_task
+    from speechft_jax.evaluate.runner import split_features
 
-    return task_features(bundle, task, split, corpus_root=corpus, cache_dir=cache)
+    return split_features(bundle, demo_task(corpus, task), split, cache_dir=cache)
 
 
 def test_rotated_labels_are_served_fresh(bundle, corpus, tmp_path, extractions):
@@ -124,11 +125,11 @@ def test_a_stale_file_under_a_key_is_recomputed(bundle, corpus, tmp_path, extrac
     """The labels and utterances stored in the file are checked on read, whatever the key says."""
     cache = tmp_path / "cache"
     _features(bundle, corpus, cache)
-    (old,) = cache.iterdir()
-    stale = old.read_bytes()
+    (old,) = cache.iterdir()  # an entry: a folder of memory-mapped states and an index
     _edit_manifest(corpus / "sid.jsonl", _rotate_speakers("test"))
     _features(bundle, corpus, cache)
     (new,) = set(cache.iterdir()) - {old}
-    new.write_bytes(stale)  # as if the key had missed the change
+    shutil.rmtree(new)
+    shutil.copytree(old, new)  # as if the key had missed the change
     served = _features(bundle, corpus, cache)
     assert served.labels == _expected_labels(corpus, "sid", "test") and len(extractions) == 3

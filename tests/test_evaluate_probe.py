@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from speechft_jax.evaluate.features import FeatureSet, load_feature_set, save_feature_set
-from speechft_jax.evaluate.probe import ProbeSpec, train_probe
+from speechft_jax.evaluate.features import FeatureSet, feature_set_rows, read_feature_store, write_feature_store
+from speechft_jax.evaluate.probe import ProbeSpec
+from speechft_jax.evaluate.probe_training import train_probe
 
 STATES, HIDDEN, CLASSES = 3, 16, 4
 
@@ -78,11 +79,22 @@ def test_ctc_probe_stays_at_chance_on_random_labels():
 
 
 def test_feature_cache_round_trips(tmp_path):
-    """(When the cache serves a file, and when not: tests/test_evaluate_features.py.)"""
-    data = _sequence_set(5, 0)
-    data.indices, data.origins = [0, 2, 3, 5, 6], [f"m.jsonl:{i}" for i in (1, 3, 4, 6, 7)]
-    save_feature_set(tmp_path / "x.npz", data)
-    back = load_feature_set(tmp_path / "x.npz")
-    for a, b in zip(data.features + data.labels, back.features + back.labels):
-        np.testing.assert_array_equal(a, b)
-    assert back.indices == data.indices and back.origins == data.origins
+    """K sets sharing labels, written in any order, read back as memory-mapped views in source order.
+    (When the cache serves an entry, and when not: tests/test_evaluate_features.py.)"""
+    data, classes = _sequence_set(5, 0), _classification_set(5, 2)
+    for d in (data, classes):
+        d.indices, d.origins = [0, 2, 3, 5, 6], [f"m.jsonl:{i}" for i in (1, 3, 4, 6, 7)]
+    other = FeatureSet([-2 * f for f in data.features], data.labels, data.indices, data.origins)  # a second encoder
+    rows = list(feature_set_rows([data, other]))
+    write_feature_store(tmp_path / "entry", reversed(rows))  # the encoder yields utterances by length bucket
+    back, back_other = read_feature_store(tmp_path / "entry")
+    assert isinstance(back.features[0], np.memmap) or isinstance(back.features[0].base, np.memmap)
+    for expected, got in ((data, back), (other, back_other)):
+        assert len(got) == 5 and got.num_states == STATES and got.hidden == HIDDEN
+        for a, b in zip(list(expected.features) + expected.labels, list(got.features) + got.labels):
+            np.testing.assert_array_equal(a, b)
+        assert got.indices == data.indices and got.origins == data.origins
+    write_feature_store(tmp_path / "classes", feature_set_rows([classes]))
+    (back,) = read_feature_store(tmp_path / "classes")
+    assert back.labels == classes.labels and all(isinstance(label, int) for label in back.labels)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["classes", "entry"]  # no temporary folder left

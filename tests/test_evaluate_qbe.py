@@ -8,6 +8,7 @@ import pytest
 import speechft_jax as sj
 from conftest import tiny_encoder_config
 from speechft_jax.evaluate.qbe import mean_average_precision, mtwv, subsequence_dtw
+from speechft_jax.evaluate.demo_tasks import demo_task
 from speechft_jax.evaluate.runner import qbe_result
 
 
@@ -85,7 +86,7 @@ def test_mtwv_and_map_at_their_ends():
 
 def test_qbe_on_the_tiny_corpus(demo_corpus_tiny):
     bundle = sj.init_encoder(tiny_encoder_config(), seed=0)
-    result = qbe_result(bundle, corpus_root=demo_corpus_tiny, splits_used=("train", "train"))
+    result = qbe_result(bundle, demo_task(demo_corpus_tiny, "qbe"), splits_used=("train", "train"))
     assert result.metric == "mtwv" and result.learning_rate is None
     assert 0.0 <= result.test <= 1.0 and result.dev == pytest.approx(result.test)  # the same split twice
     layer = result.details["layer"]

@@ -8,8 +8,11 @@ Command line: `python -m speechft_jax.evaluate --encoder DIR --tasks pr,sid,ks,s
 
 from speechft_jax.evaluate.demo_tasks import EVAL_TASKS
 from speechft_jax.evaluate.features import FeatureSet, cached_feature_set, extract_feature_set
-from speechft_jax.evaluate.probe import ProbeResult, ProbeSpec, WeightedSumProbe, train_probe
+from speechft_jax.evaluate.frozen_encoders import FrozenEncoders, single_encoder
+from speechft_jax.evaluate.probe import ProbeResult, ProbeSpec, WeightedSumProbe
+from speechft_jax.evaluate.probe_training import train_probe, train_probes
 from speechft_jax.evaluate.runner import evaluate_encoder
 
-__all__ = ["EVAL_TASKS", "FeatureSet", "ProbeResult", "ProbeSpec", "WeightedSumProbe", "cached_feature_set",
-           "evaluate_encoder", "extract_feature_set", "train_probe"]
+__all__ = ["EVAL_TASKS", "FeatureSet", "FrozenEncoders", "ProbeResult", "ProbeSpec", "WeightedSumProbe",
+           "cached_feature_set", "evaluate_encoder", "extract_feature_set", "single_encoder", "train_probe",
+           "train_probes"]

@@ -1,12 +1,18 @@
-"""`python -m speechft_jax.evaluate --encoder DIR --tasks pr,sid,ks,style`: SUPERB-style probes.
+"""`python -m speechft_jax.evaluate --encoder DIR --config eval.yaml [--tasks a,b]`: SUPERB-style probes.
 
 The encoder is frozen; each task trains a weighted sum of its hidden states plus a downstream
-head on the demo corpus's train split, over a learning-rate grid picked on dev, and reports test.
+head on its train split, over a learning-rate grid picked on dev, and reports test. The tasks
+are declared in `--config` (evaluate/config.py: your own data, SUPERB's datasets, the demo
+corpus); without it, `--tasks` names the demo corpus's built-in tasks (configs/eval/demo.yaml).
 `--random-init` evaluates a randomly initialised encoder of the same shape instead (a baseline).
 `--similarity-to DIR` adds the feature similarity to a reference encoder (theta_0): linear CKA and
 R^2 per hidden state on the first task's test split, and the size of the weight update. `qbe`
 (query-by-example detection, no training) reports the MTWV of the best dev layer. Prints a
 table and writes `--out` JSON, and the log (notes, warnings, errors) to `evaluate.log` beside it.
+The probes read their hidden states from a feature cache on disk or run the encoder in their own
+step (`--probe-mode`; auto: cached when the features fit `--cache-budget-gb`, a line in the log says
+which); each task's probe checkpoints and `metrics.jsonl` go to `--work-dir/<task>/`, from which an
+interrupted evaluation resumes.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from pathlib import Path
 from speechft_jax.checkpoints import load_pretrained
 from speechft_jax.cli import QUIET_HELP, ArgumentParser, log_to_file, run_command
 from speechft_jax.errors import ConfigError
-from speechft_jax.evaluate.probe_settings import ProbeSettings
+from speechft_jax.evaluate.probe_settings import DEFAULT_CACHE_BUDGET_GB, PROBE_MODES, ProbeSettings
 from speechft_jax.files import atomic_write_json
 
 LOG_NAME = "evaluate.log"  # beside --out
@@ -35,18 +41,29 @@ def _learning_rates(text: str) -> tuple[float, ...]:
 
 def main(argv=None) -> int:
     parser = ArgumentParser(prog="python -m speechft_jax.evaluate", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--encoder", required=True, help="encoder directory (transformers or speechft) or hub id")
-    parser.add_argument("--tasks", default="pr,sid,ks,style",
-                        help="comma-separated: pr, asr, sid, ks, style, qbe (default: pr,sid,ks,style)")
+    parser.add_argument("--encoder", help="encoder directory (transformers or speechft) or hub id "
+                                           "(default: the --config file's encoder)")
+    parser.add_argument("--config", help="an evaluation YAML declaring the tasks (configs/eval/, configs/superb/)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a --config key, e.g. root=/data/x or tasks.0.probe.steps=100 (repeatable)")
+    parser.add_argument("--tasks", help="comma-separated task names (default: every task of --config; without "
+                                        "--config, demo tasks of pr, asr, sid, ks, style, qbe: pr,sid,ks,style)")
     parser.add_argument("--corpus", default="demo", choices=("tiny", "demo", "full"),
-                        help="demo corpus preset (default: demo)")
-    parser.add_argument("--corpus-dir", help="an already built corpus (instead of --corpus)")
-    parser.add_argument("--steps", type=int, default=1000,
-                        help="probe training steps per learning rate (default: 1000)")
-    parser.add_argument("--lr", default="1e-4,1e-3,1e-2",
-                        help="learning-rate grid, picked on dev (default: 1e-4,1e-3,1e-2)")
-    parser.add_argument("--batch-size", type=int, default=16, help="probe batch size (default: 16)")
+                        help="demo corpus preset, without --config (default: demo)")
+    parser.add_argument("--corpus-dir", help="an already built demo corpus (instead of --corpus)")
+    parser.add_argument("--steps", type=int, help="probe training steps per learning rate (default: the "
+                                                  "task's, else 1000)")
+    parser.add_argument("--lr", help="learning-rate grid, picked on dev (default: the task's, else 1e-4,1e-3,1e-2)")
+    parser.add_argument("--batch-size", type=int, help="probe batch size (default: the task's, else 16)")
     parser.add_argument("--cache-dir", help="cache frozen features here (reused across runs)")
+    parser.add_argument("--probe-mode", choices=PROBE_MODES,
+                        help="probes on features cached on disk, computed on the fly in the probes' step, or auto: "
+                             "cached when they fit --cache-budget-gb (default: the task's, else auto)")
+    parser.add_argument("--cache-budget-gb", type=float,
+                        help=f"largest feature cache for --probe-mode auto (default: the task's, else "
+                             f"{DEFAULT_CACHE_BUDGET_GB:g})")
+    parser.add_argument("--work-dir", help="probe checkpoints and metrics.jsonl, per task (default: beside --out, "
+                                           "OUT.probes/)")
     parser.add_argument("--random-init", action="store_true", help="a random encoder of the same shape")
     parser.add_argument("--similarity-to", metavar="DIR", help="compare features and weights with this encoder (theta_0)")
     parser.add_argument("--seed", type=int, default=0,
@@ -57,24 +74,60 @@ def main(argv=None) -> int:
     return run_command(lambda: run(args), quiet=args.quiet)
 
 
+def _eval_tasks(args) -> tuple[list, str | None]:
+    """`(EvalTask list, the config file's encoder)` of the command line: the `--config` file's tasks
+    (those of `--tasks`), or the demo corpus's built-in ones; `--steps`, `--lr` and `--batch-size`
+    replace each task's probe settings."""
+    import dataclasses
+
+    from speechft_jax.evaluate.config import load_eval_config
+    from speechft_jax.evaluate.demo_tasks import demo_eval_tasks
+
+    names = [t for t in (args.tasks or "").split(",") if t]
+    changes = {k: v for k, v in (("steps", args.steps), ("batch_size", args.batch_size),
+                                 ("learning_rates", _learning_rates(args.lr) if args.lr else None),
+                                 ("mode", args.probe_mode), ("cache_budget_gb", args.cache_budget_gb)) if v is not None}
+    if args.config:
+        if args.corpus_dir:
+            raise ConfigError("--corpus-dir: only without --config (a config's corpus tasks name their corpus_dir)")
+        config, dirs = load_eval_config(args.config, args.set)
+        tasks = config.eval_tasks(dirs, names or None)
+        encoder = config.encoder
+    else:
+        if args.set:
+            raise ConfigError("--set: only with --config (it overrides the evaluation file's keys)")
+        from speechft_jax.data.synth import ensure_corpus, require_built_corpus
+
+        root = require_built_corpus(args.corpus_dir, "--corpus-dir") if args.corpus_dir else ensure_corpus(args.corpus)
+        tasks = demo_eval_tasks(root, names or ["pr", "sid", "ks", "style"],
+                                ProbeSettings(steps=1000, learning_rates=(1e-4, 1e-3, 1e-2), batch_size=16))
+        encoder = None
+    tasks = [dataclasses.replace(t, probe=dataclasses.replace(t.probe, **changes)) for t in tasks]
+    for task in tasks:
+        task.probe.validate()
+    return tasks, encoder
+
+
 def run(args) -> None:
     """The evaluation of `args` (parsed): tables on stdout, the JSON report in `--out`."""
-    from speechft_jax.data.synth import ensure_corpus
     from speechft_jax.evaluate.features import check_writable
     from speechft_jax.evaluate.runner import evaluate_encoder, similarity_to_reference
     from speechft_jax.models.pretrained import check_same_architecture, init_encoder
 
     if args.out:
         log_to_file(Path(args.out).parent / LOG_NAME)
-    probe = ProbeSettings(steps=args.steps, learning_rates=_learning_rates(args.lr), batch_size=args.batch_size)
-    probe.validate()
     if args.cache_dir:  # before any work: features computed for a cache that cannot take them are lost
         check_writable(Path(args.cache_dir), "--cache-dir")
-    tasks = [t for t in args.tasks.split(",") if t]
+    work_dir = Path(args.work_dir) if args.work_dir else Path(args.out).with_suffix(".probes") if args.out else None
+    if work_dir is not None:
+        check_writable(work_dir, "--work-dir")
+    tasks, config_encoder = _eval_tasks(args)
+    args.encoder = args.encoder or config_encoder
+    if not args.encoder:
+        raise ConfigError("--encoder: missing (the evaluation file names no encoder either)")
     bundle = load_pretrained(args.encoder)
     if args.random_init:
         bundle = init_encoder(bundle.config, seed=args.seed, preprocessor=bundle.preprocessor)
-    root = Path(args.corpus_dir) if args.corpus_dir else ensure_corpus(args.corpus)
     reference = None
     if args.similarity_to:
         reference = load_pretrained(args.similarity_to)
@@ -84,12 +137,12 @@ def run(args) -> None:
         # the similarity reads the probes' test features back: a cache, if only for this run
         cache_dir = (Path(args.cache_dir) if args.cache_dir else
                      Path(stack.enter_context(tempfile.TemporaryDirectory())) if reference else None)
-        results = evaluate_encoder(bundle, tasks, corpus_root=root, steps=probe.steps,
-                                   learning_rates=probe.learning_rates, batch_size=probe.batch_size, seed=args.seed,
-                                   cache_dir=cache_dir)
+        results = evaluate_encoder(bundle, tasks, seed=args.seed, cache_dir=cache_dir, work_dir=work_dir)
+        measured = next((t.definition for t in tasks if t.definition.kind != "qbe"), None)
+        if reference is not None and measured is None:
+            raise ConfigError("--similarity-to: needs a task with train/dev/test utterances (not only qbe)")
         similarity = None if reference is None else similarity_to_reference(
-            bundle, reference, next((t for t in tasks if t != "qbe"), "asr"), corpus_root=root,
-            cache_dir=cache_dir)  # QbE's documents are the asr task's utterances
+            bundle, reference, measured, cache_dir=cache_dir)
     name = f"{args.encoder}{' (random init)' if args.random_init else ''}"
     print(f"\n{name}: {len(tasks)} task(s) in {time.time() - started:.0f} s")
     print(f"{'task':<6} {'metric':<11} {'dev':>8} {'test':>8} {'lr':>8}  layer weights")

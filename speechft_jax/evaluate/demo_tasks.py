@@ -2,30 +2,50 @@
 
 Each is a `TaskDefinition` (tasks/definition.py) whose train, dev and test splits are the built
 corpus's (`DataConfig(type="corpus")`), whose labels are the corpus's own vocabulary or class list,
-and whose head is SUPERB's downstream model scaled to the corpus (`PROBE_HEADS`).
+and whose head is SUPERB's downstream model scaled to the corpus (`PROBE_HEADS`); `qbe` is
+query-by-example detection of the keyword clips in the sentences. They are the tasks of
+`configs/eval/demo.yaml`, built in for `evaluate --tasks` without a file (`demo_eval_tasks`).
 """
 
 from __future__ import annotations
 
 import os
 
+from typing import Sequence
+
 from speechft_jax.data.config import DataConfig
 from speechft_jax.data.synth import TASKS
 from speechft_jax.errors import ConfigError
+from speechft_jax.evaluate.config import EvalTask
+from speechft_jax.evaluate.probe_settings import ProbeSettings
 from speechft_jax.tasks.definition import SPLITS, HeadSpec, TaskDefinition
 
 EVAL_TASKS = ("pr", "asr", "sid", "ks", "style")
+QBE = "qbe"  # its queries are the keyword task's clips
 # SUPERB's downstream models, scaled to the demo corpus: linear CTC for phones, BiLSTM CTC for text
 PROBE_HEADS = {"pr": "linear", "asr": "bilstm"}
 
 
 def demo_task(corpus_root: str | os.PathLike, name: str) -> TaskDefinition:
-    """The corpus task `name` (one of `data.synth.TASKS`) of the corpus built at `corpus_root`."""
+    """The corpus task `name` (one of `data.synth.TASKS`, or `qbe`) of the corpus built at `corpus_root`."""
+    # a 2-layer BiLSTM of 256 units per direction; a classifier projects to 256 before pooling
+    head = HeadSpec(PROBE_HEADS.get(name, "linear"), lstm_units=256, lstm_layers=2, projection_dim=256)
+    if name == QBE:
+        return TaskDefinition(QBE, "qbe", {split: DataConfig(type="corpus", corpus_dir=str(corpus_root), task="ks",
+                                                             split=split) for split in SPLITS}, head)
     if name not in TASKS:
         raise ConfigError(f"unknown corpus task {name!r}; choose one of {sorted(TASKS)}")
     kind = "ctc" if TASKS[name]["kind"] == "ctc" else "classification"
     splits = {split: DataConfig(type="corpus", corpus_dir=str(corpus_root), task=name, split=split)
               for split in SPLITS}
-    # a 2-layer BiLSTM of 256 units per direction; a classifier projects to 256 before pooling
-    head = HeadSpec(PROBE_HEADS.get(name, "linear"), lstm_units=256, lstm_layers=2, projection_dim=256)
     return TaskDefinition(name, kind, splits, head)
+
+
+def demo_eval_tasks(corpus_root: str | os.PathLike, names: Sequence[str], probe: ProbeSettings) -> list[EvalTask]:
+    """The demo tasks `names` (of `EVAL_TASKS` and `qbe`) as `EvalTask`s probed with `probe`."""
+    known = EVAL_TASKS + (QBE,)
+    for name in names:
+        if name not in known:
+            raise ConfigError(f"task {name!r}: expected one of {', '.join(known)} (the demo corpus's tasks; "
+                              "evaluate other tasks with --config eval.yaml)")
+    return [EvalTask(demo_task(corpus_root, name), probe) for name in names]

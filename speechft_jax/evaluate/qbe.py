@@ -8,7 +8,7 @@ global threshold, with the cost model of QUESST 2014 (P_target 0.0008, C_miss 10
 beta = C_fa / C_miss * (1 / P_target - 1) = 12.49); `mean_average_precision` is the rank-only
 companion. The layer is picked by MTWV on dev, as SUPERB picks it, and reported on test.
 
-On the demo corpus (`qbe_split`): the queries are the keyword task's utterances of a split whose
+On the demo corpus (`demo_qbe_split`): the queries are the keyword task's utterances of a split whose
 keyword occurs as a word in some sentence of the ASR task's same split, and the documents are
 those sentences; a document is a hit for a query when its text contains the query's keyword.
 """
@@ -76,9 +76,22 @@ def mean_average_precision(scores, relevant) -> float:
     return float(np.mean([average_precision_score(r, s) for s, r in zip(np.asarray(scores), np.asarray(relevant))]))
 
 
-def qbe_split(corpus_root, split: str):
-    """`(queries, documents, relevant [Q, N])` of a split: the keyword task's and the ASR task's
-    `(source, label_spec)` restricted to the queries with at least one hit (module docstring)."""
+def qbe_split(data):
+    """`((queries, labels), (documents, labels), relevant [Q, N])` of a qbe task's split (`data`, a
+    `DataConfig`): the demo corpus's (`corpus`) or QUESST 2014's (`quesst14`, no labels: None)."""
+    if data.type == "quesst14":
+        from speechft_jax.data.superb.quesst14 import qbe_split as quesst_split
+
+        queries, documents, relevant = quesst_split(data)
+        return (queries, None), (documents, None), relevant
+    from speechft_jax.data.synth import ensure_corpus
+
+    return demo_qbe_split(data.corpus_dir or ensure_corpus(data.corpus), data.split)
+
+
+def demo_qbe_split(corpus_root, split: str):
+    """`(queries, documents, relevant [Q, N])` of a demo-corpus split: the keyword task's and the ASR
+    task's `(source, label_spec)` restricted to the queries with at least one hit (module docstring)."""
     from speechft_jax.data.source import FileSource
     from speechft_jax.evaluate.demo_tasks import demo_task
 

@@ -1,15 +1,15 @@
-"""SUPERB-style evaluation of one encoder on the demo corpus's tasks: features once, probes per task.
+"""SUPERB-style evaluation of one encoder on tasks declared in YAML: features, then probes per task.
 
-`evaluate_encoder(bundle, tasks, ...)` extracts (or reads from the cache) every split's features
-of each task (a `TaskDefinition`, `demo_tasks.demo_task`: its splits' sources and labels), trains
-a `WeightedSumProbe` per task with the definition's head over a learning-rate grid (picked on dev,
-reported on test) and returns `{task: ProbeResult}`. Phone recognition and ASR are CTC probes
-(PER / CER-or-WER as `error_rate`), speaker, keyword and style are utterance classifiers
-(accuracy); `qbe` is query-by-example detection by subsequence DTW on the best dev layer
-(MTWV, `qbe_result`). `similarity_to_reference(bundle, reference, task, ...)`: per-layer CKA and
-R^2 of the encoder's features against a reference encoder's (theta_0) on one task's test split,
-and the size of the weight update (for baselines such as L2 regularisation and LoRA, trained
-apart).
+`evaluate_encoder(bundle, tasks, ...)` takes `EvalTask`s (evaluate/config.py: each task's
+`TaskDefinition`, with its splits' sources and labels, and its probe settings; the demo corpus's
+are `demo_tasks.demo_eval_tasks`), trains a `WeightedSumProbe` per task with the definition's head
+over the learning-rate grid (picked on dev, reported on test) and returns `{task: ProbeResult}`.
+CTC tasks report an error rate (PER, CER or WER), classification tasks accuracy; a qbe task is
+query-by-example detection by subsequence DTW on the best dev layer (MTWV, `qbe_result`: the demo
+corpus's keywords in its sentences, or QUESST 2014). `similarity_to_reference(bundle, reference,
+definition, ...)`: per-layer CKA and R^2 of the encoder's features against a reference encoder's
+(theta_0) on one task's test split, and the size of the weight update (for baselines such as L2
+regularisation and LoRA, trained apart).
 """
 
 from __future__ import annotations
@@ -18,9 +18,11 @@ from pathlib import Path
 from typing import Sequence
 
 from speechft_jax.errors import ConfigError
-from speechft_jax.evaluate.demo_tasks import EVAL_TASKS, demo_task
+from speechft_jax.evaluate.config import EvalTask
 from speechft_jax.evaluate.features import FeatureSet, cached_feature_set, extract_feature_set, feature_cache_key
-from speechft_jax.evaluate.probe import ProbeResult, ProbeSpec, train_probe
+from speechft_jax.evaluate.probe import ProbeResult, ProbeSpec
+from speechft_jax.evaluate.frozen_encoders import single_encoder
+from speechft_jax.evaluate.probe_training import train_probes
 from speechft_jax.tasks.definition import TaskDefinition
 from speechft_jax.tree_math import check_compatible, params_fingerprint
 
@@ -33,41 +35,36 @@ def probe_spec(definition: TaskDefinition, label_spec) -> ProbeSpec:
              "projection_dim": head.projection_dim}
     if definition.kind == "ctc":
         vocab = label_spec.vocab
-        return ProbeSpec(definition.name, "ctc", vocab.size, vocab.blank_id, **sizes)
+        delimiter = None
+        if definition.metric == "wer":
+            if vocab.kind != "char" or vocab.word_delimiter not in vocab.tokens:
+                raise ConfigError(f"task {definition.name!r}: metric wer needs a character vocabulary with a word "
+                                  f"delimiter ({vocab.word_delimiter!r}); this one is a {vocab.kind} vocabulary")
+            delimiter = vocab.token_id(vocab.word_delimiter)
+        return ProbeSpec(definition.name, "ctc", vocab.size, vocab.blank_id, **sizes, word_delimiter_id=delimiter)
     return ProbeSpec(definition.name, "classification", len(label_spec.classes), **sizes)
 
 
-def evaluate_encoder(bundle, tasks: Sequence[str], *, corpus_root: Path, params=None, steps: int = 1000,
-                     learning_rates: Sequence[float] = (1e-4, 1e-3, 1e-2), batch_size: int = 16,
-                     cache_dir: Path | None = None, seed: int = 0, progress: bool = True) -> dict[str, ProbeResult]:
-    """`{task: ProbeResult}` for the encoder `bundle` (or `params` in its shape); see the module docstring."""
-    known = EVAL_TASKS + ("qbe",)
-    for task in tasks:
-        if task not in known:
-            raise ConfigError(f"task {task!r}: expected one of {', '.join(known)}")
+def evaluate_encoder(bundle, tasks: Sequence[EvalTask], *, params=None, cache_dir: Path | None = None,
+                     work_dir: Path | None = None, seed: int = 0, progress: bool = True) -> dict[str, ProbeResult]:
+    """`{task: ProbeResult}` for the encoder `bundle` (or `params` in its shape); see the module docstring.
+    Each task's probes train on cached features or on the fly as its probe settings say (`mode`,
+    `cache_budget_gb`; `evaluate/probe_training.py`), with checkpoints and metrics in
+    `work_dir/<task>/` when given."""
     fingerprint = _fingerprint(bundle, params, cache_dir)  # hashed once: every split's cache key starts with it
-    results = {}
+    results, encoders = {}, None
     for task in tasks:
-        if task == "qbe":
-            results[task] = qbe_result(bundle, corpus_root=corpus_root, params=params, cache_dir=cache_dir,
-                                       fingerprint=fingerprint)
+        definition, probe = task.definition, task.probe
+        if definition.kind == "qbe":
+            results[task.name] = qbe_result(bundle, definition, params=params, cache_dir=cache_dir,
+                                            fingerprint=fingerprint)
             continue
-        definition = demo_task(corpus_root, task)
-        splits = {split: split_features(bundle, definition, split, params=params, cache_dir=cache_dir,
-                                        fingerprint=fingerprint)
-                  for split in ("train", "dev", "test")}
-        _, label_spec = definition.open("train")
-        results[task] = train_probe(probe_spec(definition, label_spec), splits["train"], splits["dev"], splits["test"],
-                                    learning_rates=learning_rates, steps=steps, batch_size=batch_size, seed=seed,
-                                    progress=progress)
+        splits = {split: definition.open(split) for split in ("train", "dev", "test")}
+        encoders = encoders or single_encoder(bundle, params)
+        task_dir = None if work_dir is None else Path(work_dir) / task.name
+        (results[task.name],) = train_probes(probe_spec(definition, splits["train"][1]), encoders, splits, probe,
+                                             cache_dir=cache_dir, work_dir=task_dir, seed=seed, progress=progress)
     return results
-
-
-def task_features(bundle, task: str, split: str, *, corpus_root: Path, params=None,
-                  cache_dir: Path | None = None, what: str = "features", fingerprint: str | None = None) -> FeatureSet:
-    """The encoder's features of one split of a demo-corpus task (`split_features`)."""
-    return split_features(bundle, demo_task(corpus_root, task), split, params=params, cache_dir=cache_dir, what=what,
-                          fingerprint=fingerprint)
 
 
 def split_features(bundle, definition: TaskDefinition, split: str, *, params=None, cache_dir: Path | None = None,
@@ -96,22 +93,24 @@ def _features(bundle, name: str, source, label_spec, *, params, cache_dir, finge
     return cached_feature_set(cache_dir, key, make, source=source, label_spec=label_spec)
 
 
-def qbe_result(bundle, *, corpus_root: Path, params=None, cache_dir: Path | None = None,
+def qbe_result(bundle, definition: TaskDefinition, *, params=None, cache_dir: Path | None = None,
                splits_used: tuple[str, str] = ("dev", "test"), fingerprint: str | None = None) -> ProbeResult:
-    """SUPERB's QbE on the demo corpus (`evaluate/qbe.py`): the hidden state with the best MTWV on
-    the first of `splits_used` (dev; MAP breaks ties), its MTWV on the second (test; and its MAP in
+    """SUPERB's QbE (`evaluate/qbe.py`) of a qbe task: the hidden state with the best MTWV on the
+    first of `splits_used` (dev; MAP breaks ties), its MTWV on the second (test; and its MAP in
     `details`); `layer_weights` is one-hot on that state."""
     from speechft_jax.evaluate.qbe import mean_average_precision, mtwv, qbe_scores, qbe_split
 
     fingerprint = _fingerprint(bundle, params, cache_dir) if fingerprint is None else fingerprint
     splits = {}
     for role, split in zip(("dev", "test"), splits_used):
-        (queries, query_labels), (documents, document_labels), relevant = qbe_split(corpus_root, split)
+        data = definition.splits[split]
+        (queries, query_labels), (documents, document_labels), relevant = qbe_split(data)
+        name = f"{definition.name}-{data.type}-{split}"
         splits[role] = (
-            _features(bundle, f"qbe-queries-{split}", queries, query_labels, params=params, cache_dir=cache_dir,
-                      fingerprint=fingerprint, desc=f"qbe {split} queries").features,
-            _features(bundle, f"asr-{split}", documents, document_labels, params=params, cache_dir=cache_dir,
-                      fingerprint=fingerprint, desc=f"qbe {split} documents").features,
+            _features(bundle, f"{name}-queries", queries, query_labels, params=params, cache_dir=cache_dir,
+                      fingerprint=fingerprint, desc=f"{definition.name} {split} queries").features,
+            _features(bundle, f"{name}-documents", documents, document_labels, params=params, cache_dir=cache_dir,
+                      fingerprint=fingerprint, desc=f"{definition.name} {split} documents").features,
             relevant)
     dev_queries, dev_documents, dev_relevant = splits["dev"]
     num_states = int(dev_queries[0].shape[0])
@@ -128,14 +127,15 @@ def qbe_result(bundle, *, corpus_root: Path, params=None, cache_dir: Path | None
                         "test_queries": int(test_relevant.shape[0]), "test_documents": int(test_relevant.shape[1])})
 
 
-def similarity_to_reference(bundle, reference, task: str, *, corpus_root: Path, split: str = "test",
+def similarity_to_reference(bundle, reference, definition: TaskDefinition, *, split: str = "test",
                             cache_dir: Path | None = None) -> dict:
-    """`evaluate.similarity.similarity_report` of `bundle` against `reference` (same architecture).
-    With the `cache_dir` of an `evaluate_encoder` call, the encoder's features are not extracted again."""
+    """`evaluate.similarity.similarity_report` of `bundle` against `reference` (same architecture) on
+    one split of a task. With the `cache_dir` of an `evaluate_encoder` call, the encoder's features
+    are not extracted again."""
     from speechft_jax.evaluate.similarity import similarity_report, weight_change
 
     check_compatible(reference.params, bundle.params)
-    ours = task_features(bundle, task, split, corpus_root=corpus_root, cache_dir=cache_dir)
-    theirs = task_features(reference, task, split, corpus_root=corpus_root, cache_dir=cache_dir,
-                           what="reference features")
-    return similarity_report(ours.features, theirs.features, weight_change(bundle.params, reference.params), task)
+    ours = split_features(bundle, definition, split, cache_dir=cache_dir)
+    theirs = split_features(reference, definition, split, cache_dir=cache_dir, what="reference features")
+    return similarity_report(ours.features, theirs.features, weight_change(bundle.params, reference.params),
+                             definition.name)

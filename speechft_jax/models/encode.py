@@ -43,20 +43,22 @@ def _row_label(batch: dict, spec: LabelSpec, row: int):
 
 
 def encode_source(bundle, source, forward: Callable, *, labels: Sequence[LabelSpec] = (), batch_size: int = 8,
-                  min_samples: int | None = None, desc: str = "features",
+                  min_samples: int | None = None, num_buckets: int = 4, desc: str = "features",
                   leave: bool = False) -> Iterator[EncodedUtterance]:
     """Every utterance of `source` through `forward`, in the loader's order (by length bucket; sort
     by `index` for source order), each once.
 
     `bundle` (a `PretrainedBundle`) gives the preprocessing (`do_normalize`) and, unless
     `min_samples` says otherwise, the shortest usable utterance (its receptive field; a shorter
-    one is a `DataError`). Valid frames are the first `frame_mask[row].sum()` (right padding).
+    one is a `DataError`). Utterances are padded to `num_buckets` lengths chosen from the source;
+    valid frames are the first `frame_mask[row].sum()` (right padding).
     The progress bar (`desc`, kept on screen when `leave`) follows `--quiet`. Close the iterator
     (`contextlib.closing`) when stopping early, so the loader's decoding threads stop at once.
     """
     loader = evaluation_loader(source, list(labels), batch_size=batch_size,
                                normalize=bool(bundle.preprocessor.get("do_normalize")),
-                               min_samples=bundle.config.receptive_field if min_samples is None else min_samples)
+                               min_samples=bundle.config.receptive_field if min_samples is None else min_samples,
+                               num_buckets=num_buckets)
     try:
         for batch in tqdm(loader, total=loader.num_batches(), desc=desc, unit="batch", leave=leave,
                           disable=not progress_bars_shown()):
