@@ -82,8 +82,12 @@ def run_pipeline(config: PipelineConfig, config_dir=None, *, resume: bool = Fals
     """Train (`resume`: require a checkpoint to continue from), then, when `config` has a `sweep`
     section, sweep and print the table (process 0). `config_dir`: the folders of the YAML file's
     `base:` chain (`config_dirs`), where its relative paths are looked up."""
+    tasks = None
+    if config.sweep is not None:  # resolved before training: a task the sweep cannot probe is found now
+        dirs = [config_dir] if isinstance(config_dir, (str, Path)) else list(config_dir or ())
+        tasks = config.sweep.eval_tasks(dirs, run_tasks={t.name: t.resolved(dirs).definition() for t in config.tasks})
     result = train(config.training, config_dir=config_dir, require_checkpoint=resume)
     if config.sweep is not None and jax.process_index() == 0:
         print(f"Speech-FT steps 2 and 3: the alpha sweep {list(config.sweep.alphas)} of theta_0 and {result.encoder_dir}")
-        print(report(run_sweep(training_run_sweep(config, result, config_dir))))
+        print(report(run_sweep(training_run_sweep(config, result, config_dir), tasks)))
     return result

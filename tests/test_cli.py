@@ -125,10 +125,10 @@ def test_sweep_keeps_its_log_in_the_output_dir(demo_corpus_tiny, tmp_path, monke
     import speechft_jax.sweep.runner as runner
     from speechft_jax.sweep.__main__ import main as sweep_main
 
-    def bad_audio(*args, **kwargs):  # the first features: the sweep has made its output_dir by now
+    def bad_audio(*args, **kwargs):  # the first probes: the sweep has made its output_dir by now
         raise DataError("x.wav", "not audio")
 
-    monkeypatch.setattr(runner, "sweep_feature_sets", bad_audio)
+    monkeypatch.setattr(runner, "train_probes", bad_audio)
     sj.save_pretrained(sj.init_encoder(tiny_encoder_config(), seed=0), tmp_path / "base")
     path = tmp_path / "sweep.yaml"
     path.write_text(yaml.safe_dump({

@@ -27,9 +27,13 @@ def test_sweep_cli_writes_scores_table_and_plot(demo_corpus_tiny, tmp_path, caps
     for alpha in ("0.0", "0.5", "1.0"):
         assert summary["results"][alpha]["sid"]["metric"] == "accuracy"
         assert summary["results"][alpha]["pr"]["metric"] == "error_rate"
-        assert summary["objective"][alpha] == summary["results"][alpha]["sid"]["test"]
+        # alpha is chosen on dev; test is reported beside it
+        assert summary["objective"][alpha] == summary["results"][alpha]["sid"]["dev"]
+        assert summary["test_objective"][alpha] == summary["results"][alpha]["sid"]["test"]
     best = max(summary["objective"].values())
-    assert summary["objective"][str(summary["best_alpha"])] == best
+    assert summary["objective"][str(summary["best_alpha"])] == best and summary["chosen_on"] == "dev"
+    tied = [float(a) for a, v in summary["objective"].items() if v == best]
+    assert summary["best_alpha"] == tied[0] and summary["tied_alphas"] == (tied if len(tied) > 1 else [])
     svg = (tmp_path / "out" / "scores.svg").read_text()
     assert svg.startswith("<svg") and svg.count("<polyline") == 2
     out = capsys.readouterr().out
@@ -65,53 +69,74 @@ def test_an_unwritable_output_dir_fails_before_any_work(demo_corpus_tiny, tmp_pa
     assert work == []
 
 
-def test_an_interrupted_sweep_resumes_with_the_missing_alphas_only(demo_corpus_tiny, tmp_path, monkeypatch):
+def test_an_interrupted_sweep_resumes_where_it_stopped(demo_corpus_tiny, tmp_path, monkeypatch):
     import speechft_jax.sweep.runner as runner
+    from speechft_jax.evaluate.probe_state import ProbeMetrics
     from speechft_jax.sweep.runner import format_table
 
-    assert sweep_main(["--config", str(_tiny_sweep(tmp_path, demo_corpus_tiny, tmp_path / "whole"))]) == 0
+    probe = {"steps": 10, "learning_rates": [1e-2], "batch_size": 8, "checkpoint_every": 4, "num_buckets": 1,
+             "mode": "on_the_fly"}
+    assert sweep_main(["--config", str(_tiny_sweep(tmp_path, demo_corpus_tiny, tmp_path / "whole", probe=probe))]) == 0
     whole = json.loads((tmp_path / "whole" / "sweep.json").read_text())
     assert not (tmp_path / "whole" / "sweep.partial.json").exists()  # complete: nothing left to resume
 
-    probes, feature_alphas = [], []
-    real_probe, real_features = runner.train_probe, runner.sweep_feature_sets
+    trained, feature_alphas, steps = [], [], []
+    real_probes, real_features, real_add = runner.train_probes, runner.sweep_feature_sets, ProbeMetrics.add
 
-    def probe(*args, **kwargs):
-        if stop_at is not None and len(probes) == stop_at:
-            raise RuntimeError("interrupted")
-        probes.append(1)
-        return real_probe(*args, **kwargs)
+    def probes(spec, encoders, *args, **kwargs):
+        trained.append([float(a) for a in encoders.inputs["alphas"]])
+        return real_probes(spec, encoders, *args, **kwargs)
 
     def features(bundle, theta_ft, alphas, *args, **kwargs):
         feature_alphas.append(list(alphas))
         return real_features(bundle, theta_ft, alphas, *args, **kwargs)
 
-    monkeypatch.setattr(runner, "train_probe", probe)
+    def add(self, step, *args):
+        steps.append(step)
+        if step == stop_at:
+            raise RuntimeError("interrupted")
+        return real_add(self, step, *args)
+
+    monkeypatch.setattr(runner, "train_probes", probes)
     monkeypatch.setattr(runner, "sweep_feature_sets", features)
-    path = _tiny_sweep(tmp_path, demo_corpus_tiny, tmp_path / "parts")
-    stop_at = 1  # the probe of the second alpha fails: the first one's result is kept
+    monkeypatch.setattr(ProbeMetrics, "add", add)
+    path = _tiny_sweep(tmp_path, demo_corpus_tiny, tmp_path / "parts", probe=probe)
+    stop_at = 6  # the three alphas' probes, trained together, stop after their checkpoint of step 4
     with pytest.raises(RuntimeError, match="interrupted"):
         sweep_main(["--config", str(path)])
     partial = json.loads((tmp_path / "parts" / "sweep.partial.json").read_text())
-    assert list(partial["results"]["sid"]) == ["0.0"] and set(partial["similarity"]) == {"0.0", "0.5", "1.0"}
+    assert partial["results"] == {} and set(partial["similarity"]) == {"0.0", "0.5", "1.0"}
 
-    stop_at, probes[:], feature_alphas[:] = None, [], []
+    stop_at, trained[:], feature_alphas[:], steps[:] = None, [], [], []
     assert sweep_main(["--config", str(path)]) == 0
-    assert len(probes) == 2 and feature_alphas == [[0.5, 1.0]] * 3  # train, dev, test: alpha 0 is done
+    assert trained == [[0.0, 0.5, 1.0]] and steps == [5, 6, 7, 8, 9, 10] and feature_alphas == []
     resumed = json.loads((tmp_path / "parts" / "sweep.json").read_text())
     assert format_table(resumed) == format_table(whole)
     assert {k: v for k, v in resumed.items() if k != "wall_seconds"} == {
         k: v for k, v in whole.items() if k != "wall_seconds"}
     assert not (tmp_path / "parts" / "sweep.partial.json").exists()
 
-    # a changed setting never reuses a kept result: interrupted again, then run with another seed
-    stop_at, probes[:] = 1, []
+    # the (task, alpha) results kept in the partial file are not trained again: alpha 0's is there
+    stop_at, path = 6, _tiny_sweep(tmp_path, demo_corpus_tiny, tmp_path / "third", probe=probe)
     with pytest.raises(RuntimeError, match="interrupted"):
         sweep_main(["--config", str(path)])
-    stop_at, probes[:], feature_alphas[:] = 0, [], []
+    partial = json.loads((tmp_path / "third" / "sweep.partial.json").read_text())
+    partial["results"] = {"sid": {"0.0": whole["results"]["0.0"]["sid"]}}
+    (tmp_path / "third" / "sweep.partial.json").write_text(json.dumps(partial))
+    stop_at, trained[:] = None, []
+    assert sweep_main(["--config", str(path)]) == 0
+    assert trained == [[0.5, 1.0]]
+    third = json.loads((tmp_path / "third" / "sweep.json").read_text())
+    assert third["results"]["0.0"] == whole["results"]["0.0"] and set(third["results"]) == {"0.0", "0.5", "1.0"}
+
+    # a changed setting never reuses a kept result: interrupted again, then run with another seed
+    stop_at = 6
+    with pytest.raises(RuntimeError, match="interrupted"):
+        sweep_main(["--config", str(path)])
+    feature_alphas[:] = []
     with pytest.raises(RuntimeError, match="interrupted"):
         sweep_main(["--config", str(path), "--set", "seed=1"])
-    assert feature_alphas == [[0.0, 0.5, 1.0]] * 3
+    assert feature_alphas == [[0.0, 0.5, 1.0]]
 
 
 @pytest.mark.parametrize("config,method", [
@@ -150,6 +175,7 @@ def _speech_ft_config(tmp_path, corpus_dir, **sweep):
                               optimizer={"steps": 4}, finetune={"early_checkpoints": []})
     config = yaml.safe_load(path.read_text())
     config["model"] = {"pretrained": str(tmp_path / "base")}
+    config["tasks"][0]["splits"] = {"dev": {}, "test": {}}  # the sweep probes the run's own task on them
     config["sweep"] = {"alphas": [0.0, 0.5, 1.0], "tasks": ["pr", "sid"], "corpus_dir": str(corpus_dir),
                        "probe": {"steps": 10, "learning_rates": [1e-2], "batch_size": 8}, **sweep}
     path.write_text(yaml.safe_dump(config))

@@ -1,8 +1,9 @@
 """`python -m speechft_jax.sweep --config sweep.yaml [--set key=value ...]`: Speech-FT's alpha sweep.
 
-Evaluates every alpha of the config with SUPERB-style probes on the demo corpus (features of all
-alphas from one compiled program), prints a table, writes `sweep.json` and `scores.svg` to
-`output_dir`, and names the alpha with the best mean score over `select_on`. `output_dir` is
+Evaluates every alpha of the config with SUPERB-style probes on its tasks (declared in an
+evaluation file, or the demo corpus's; features of all alphas from one compiled program), prints a
+table, writes `sweep.json` and `scores.svg` to `output_dir`, and names the alpha with the best
+mean dev score over `select_on`. `output_dir` is
 checked writable before any work; each probe's result is kept in `output_dir/sweep.partial.json`
 as it finishes, so an interrupted sweep, run again with the same settings, resumes. The log
 (notes, warnings, errors) is also kept in `output_dir/sweep.log`.
@@ -29,12 +30,17 @@ def main(argv=None) -> int:
 
 def run(args) -> None:
     """The sweep of `args` (parsed): its table on stdout."""
+    import dataclasses
+
+    from speechft_jax.config_loading import resolve_path
     from speechft_jax.sweep.config import load_sweep_config
     from speechft_jax.sweep.runner import report, run_sweep
 
-    config = load_sweep_config(args.config, args.set)
+    config, dirs = load_sweep_config(args.config, args.set)
     log_to_file(Path(config.output_dir) / LOG_NAME)
-    print(report(run_sweep(config)))
+    config = dataclasses.replace(config, pretrained=str(resolve_path(config.pretrained, dirs)),
+                                 finetuned=str(resolve_path(config.finetuned, dirs)))
+    print(report(run_sweep(config, config.eval_tasks(dirs))))
 
 
 if __name__ == "__main__":

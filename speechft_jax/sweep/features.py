@@ -8,19 +8,24 @@ With `shared_cnn=True` (theta_0 and theta_ft have the same CNN, as after stable 
 freezes it) the CNN runs once, before the loop, and the K encoders share its output: the sweep
 then costs one CNN pass and K passes of the rest. `sweep_feature_sets(...)` runs it over a source
 (choosing `shared_cnn` by comparing the two CNNs) and returns one `FeatureSet` per alpha.
+`merged_encoders(bundle, theta_ft, alphas, shared_cnn)` is the same program as the probes'
+`FrozenEncoders` (`evaluate/probe_training.py`), so the K alphas' probes train together on it.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
 
 import jax
 import jax.numpy as jnp
 
 from speechft_jax.evaluate.features import FeatureSet, collect_feature_sets
+from speechft_jax.evaluate.frozen_encoders import FrozenEncoders
 from speechft_jax.merge import interpolate
 from speechft_jax.models import EncoderConfig, SpeechEncoder
 from speechft_jax.models.feature_extractor import FeatureExtractor
+from speechft_jax.tree_math import params_fingerprint
 
 CNN = "feature_extractor"
 
@@ -45,6 +50,27 @@ def sweep_forward(config: EncoderConfig, shared_cnn: bool = False):
         return states, masks[0]
 
     return jax.jit(forward)
+
+
+@functools.lru_cache(maxsize=8)
+def _merged_forward(config: EncoderConfig, shared_cnn: bool):
+    # one function per (config, shared_cnn), so that jitted probe steps built on it are reused
+    sweep = sweep_forward(config, shared_cnn)
+
+    def forward(inputs, audio, audio_mask):
+        return sweep(inputs["theta_0"], inputs["theta_ft"], inputs["alphas"], audio, audio_mask)
+
+    return forward
+
+
+def merged_encoders(bundle, theta_ft, alphas, shared_cnn: bool) -> FrozenEncoders:
+    """The K = len(alphas) merges of theta_0 (`bundle.params`) and `theta_ft` as `FrozenEncoders`;
+    `shared_cnn` as in `sweep_feature_sets`."""
+    alphas = [float(a) for a in alphas]
+    digest = hashlib.sha1(" ".join([params_fingerprint(bundle.params), params_fingerprint(theta_ft)]
+                                   + [repr(a) for a in alphas]).encode()).hexdigest()[:16]
+    inputs = {"theta_0": bundle.params, "theta_ft": theta_ft, "alphas": jnp.asarray(alphas, jnp.float32)}
+    return FrozenEncoders(bundle, _merged_forward(bundle.config, shared_cnn), inputs, len(alphas), digest)
 
 
 def same_cnn(theta_0, theta_ft) -> bool:

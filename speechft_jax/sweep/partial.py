@@ -4,13 +4,14 @@
 ProbeResult as JSON}}, "similarity": {alpha: similarity report}}`, rewritten atomically after every
 probe (and after the similarity), so a crash or Ctrl-C loses at most the probe in progress. The
 fingerprint (`sweep_fingerprint`) hashes everything a probe's result depends on: both encoders'
-weights, config and preprocessing, the alphas, tasks, probe settings, seed and `similarity`, and
+weights, config and preprocessing, the alphas, tasks, each task's probe settings, seed and `similarity`, and
 every task split's data and labels; a file with another fingerprint is ignored (and replaced), so a
 changed setting never reuses a result.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from pathlib import Path
@@ -23,13 +24,13 @@ from speechft_jax.tree_math import params_fingerprint
 PARTIAL_NAME = "sweep.partial.json"
 
 
-def sweep_fingerprint(config, base, tuned, data: dict) -> str:
+def sweep_fingerprint(config, base, tuned, data: dict, probes: dict) -> str:
     """A hash of what the sweep's per-alpha results depend on (module docstring); `data` maps
-    `(task, split)` to that split's `(source, label_spec)`."""
+    `(task, split)` to that split's `(source, label_spec)`, `probes` each task to its probe settings."""
     description = {
         "encoders": [[params_fingerprint(b.params), b.config.to_hf_dict(), b.preprocessor] for b in (base, tuned)],
-        "alphas": [float(a) for a in config.alphas], "tasks": list(config.tasks),
-        "probe": [config.probe.steps, list(config.probe.learning_rates), config.probe.batch_size],
+        "alphas": [float(a) for a in config.alphas], "tasks": list(probes),
+        "probe": {task: dataclasses.asdict(settings) for task, settings in probes.items()},
         "seed": config.seed, "similarity": config.similarity,
         "data": [[task, split, source_description(source), label_description(spec)]
                  for (task, split), (source, spec) in data.items()],

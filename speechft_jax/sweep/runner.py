@@ -1,10 +1,13 @@
 """An alpha sweep end to end: per-alpha features from one compiled program, probes, a table, a plot.
 
-`run_sweep(config)` loads theta_0 and theta_ft, and for each task (a `TaskDefinition` of the
-demo corpus, `evaluate.demo_tasks`) computes every split's features for all alphas at once
-(`sweep_feature_sets`: the merge inside the jit), trains the SUPERB-style probe of each alpha
-with the definition's head (`evaluate.probe.train_probe`), and returns
-`{alpha: {task: ProbeResult}}` plus the alpha that maximises the mean score over `select_on`.
+`run_sweep(config, tasks)` loads theta_0 and theta_ft, and for each task (an `EvalTask`:
+declared in an evaluation file, the training run's own, or the demo corpus's; `SweepConfig.eval_tasks`)
+trains the SUPERB-style probes of all alphas together with the definition's head
+(`evaluate.probe_training.train_probes` on `merged_encoders`: K merges in one compiled program,
+the merge inside the jit; features cached on disk or computed on the fly as the task's probe
+settings say; a qbe task scores each merge's best dev layer instead), and returns
+`{alpha: {task: ProbeResult}}` plus the alpha that maximises the mean **dev** score over
+`select_on` (the first listed of tied alphas; the summary names the tie), with test beside it.
 With `similarity`, every alpha's features on the first task's test split are compared with
 theta_0's (linear CKA and R^2 per hidden state, `evaluate.similarity`; theta_0's features come from
 the same compiled program, alpha 0), and the weight update's L2 size is reported. It writes
@@ -12,10 +15,12 @@ the same compiled program, alpha 0), and the weight update's L2 size is reported
 (the paper's table in miniature: pre-trained = alpha 0, the fine-tuned encoder = alpha 1, named
 by `finetuned_label` (Stable-FT in the demo), Speech-FT = the chosen alpha).
 
-`output_dir` must take files before any work starts (else a one-line `ConfigError`). Each probe's
-result is kept in `output_dir/sweep.partial.json` as it finishes (`sweep/partial.py`): a sweep
-that stops half-way, re-run with the same settings, encoders and corpus, computes only the
-(task, alpha) pairs still missing. The file is removed once `sweep.json` is written.
+`output_dir` must take files before any work starts (else a one-line `ConfigError`). Each task's
+probe results are kept in `output_dir/sweep.partial.json` as they finish (`sweep/partial.py`): a
+sweep that stops half-way, re-run with the same settings, encoders and corpus, computes only the
+(task, alpha) pairs still missing, and a task stopped mid-training resumes from its probe
+checkpoints in `output_dir/probes/<task>/` (with `checkpoint_every`). The partial file is removed
+once `sweep.json` is written.
 """
 
 from __future__ import annotations
@@ -23,94 +28,108 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
 from speechft_jax.checkpoints import load_pretrained
-from speechft_jax.evaluate.demo_tasks import demo_task
+from speechft_jax.evaluate.config import EvalTask
 from speechft_jax.evaluate.features import check_writable
-from speechft_jax.evaluate.probe import train_probe
-from speechft_jax.evaluate.runner import probe_spec
+from speechft_jax.evaluate.probe_training import train_probes
+from speechft_jax.evaluate.runner import probe_spec, qbe_result
 from speechft_jax.evaluate.similarity import similarity_report, weight_change
 from speechft_jax.files import atomic_write_json
+from speechft_jax.merge import interpolate
 from speechft_jax.models.pretrained import check_same_architecture
 from speechft_jax.sweep.config import SweepConfig
-from speechft_jax.sweep.features import same_cnn, sweep_feature_sets
+from speechft_jax.sweep.features import merged_encoders, same_cnn, sweep_feature_sets
 from speechft_jax.sweep.partial import PARTIAL_NAME, PartialSweep, sweep_fingerprint
 from speechft_jax.sweep.plot import line_plot_svg
 from speechft_jax.tree_math import check_compatible
 
 FINETUNED = "fine-tuned"  # alpha 1's name when nothing names the fine-tuning that made theta_ft
 SPLITS = ("train", "dev", "test")
+PROBES_DIR = "probes"  # output_dir/probes/<task>/: probe checkpoints and metrics
 logger = logging.getLogger(__name__)
 
 
-def task_score(result) -> float:
-    """Higher is better: accuracy, or 1 - error rate."""
-    return result.test if result.metric == "accuracy" else 1.0 - result.test
+HIGHER_IS_BETTER = ("accuracy", "mtwv")
 
 
-def run_sweep(config: SweepConfig, progress: bool = True) -> dict:
-    from speechft_jax.data.synth import ensure_corpus
+def task_score(result, split: str = "test") -> float:
+    """A `ProbeResult`'s `split` ("dev" or "test") metric with higher better: accuracy or MTWV as
+    they are, 1 - an error rate."""
+    value = getattr(result, split)
+    return value if result.metric in HIGHER_IS_BETTER else 1.0 - value
 
+
+def run_sweep(config: SweepConfig, tasks: Sequence[EvalTask] | None = None, progress: bool = True) -> dict:
+    """The sweep of `config` over `tasks` (default: `config.eval_tasks()`, the names resolved
+    without a file's folders); see the module docstring."""
     started = time.time()
     out = Path(config.output_dir)
     check_writable(out, "output_dir")  # now, not after the sweep: its results would have nowhere to go
+    tasks = config.eval_tasks() if tasks is None else list(tasks)
     base = load_pretrained(config.pretrained)
     tuned = load_pretrained(config.finetuned)
     check_same_architecture(base, tuned, config.pretrained, config.finetuned)
     check_compatible(base.params, tuned.params)
-    root = Path(config.corpus_dir) if config.corpus_dir else ensure_corpus(config.corpus)
     alphas = [float(a) for a in config.alphas]
-    definitions = {task: demo_task(root, task) for task in config.tasks}
-    data = {(task, split): definitions[task].open(split) for task in config.tasks for split in SPLITS}
-    partial = PartialSweep(out / PARTIAL_NAME, sweep_fingerprint(config, base, tuned, data))
+    names = [t.name for t in tasks]
+    definitions = {t.name: t.definition for t in tasks}
+    probes = {t.name: t.probe for t in tasks}  # each task's probe settings
+    probed = [t.name for t in tasks if t.definition.kind != "qbe"]
+    data = {(task, split): definitions[task].open(split) for task in probed for split in SPLITS}
+    partial = PartialSweep(out / PARTIAL_NAME, sweep_fingerprint(config, base, tuned, data, probes))
     if partial.num_results and progress:
         logger.info(f"resuming the sweep: {partial.num_results} probe result(s) read from {partial.path}")
     # ||theta_alpha - theta_0|| = alpha ||theta_ft - theta_0||: one norm serves every alpha
     full_change = weight_change(tuned.params, base.params)
     shared_cnn = same_cnn(base.params, tuned.params)  # stable fine-tuning leaves the CNN as it was
-    for task_index, task in enumerate(config.tasks):
-        measure_task = config.similarity and task_index == 0
-        # the alphas whose features this task still needs: a missing probe, or a missing similarity
-        need = [a for a in alphas if not partial.has_result(task, a)
-                or (measure_task and str(a) not in partial.similarity)]
-        if not need:
-            continue
-        per_split = {}
-        for split in SPLITS:
-            source, label_spec = data[task, split]
-            measure = measure_task and split == "test" and any(str(a) not in partial.similarity for a in need)
-            split_alphas = need + [0.0] if measure and 0.0 not in need else need
-            per_split[split] = sweep_feature_sets(base, tuned.params, split_alphas, source, label_spec,
-                                                  shared_cnn=shared_cnn,
-                                                  desc=f"{task} {split}: features for {len(split_alphas)} alphas")
-            if measure:
-                reference = per_split[split][split_alphas.index(0.0)].features
-                partial.add_similarity({a: similarity_report(per_split[split][k].features, reference,
-                                                             {key: a * v for key, v in full_change.items()}, task)
-                                        for k, a in enumerate(need)})
-        spec = probe_spec(definitions[task], data[task, "train"][1])
-        for k, alpha in enumerate(need):
+    for task in [t for t in names if t not in probed]:  # qbe: no probe, the best dev layer of each merge
+        for alpha in alphas:
             if not partial.has_result(task, alpha):
-                partial.add_result(task, alpha, train_probe(
-                    spec, per_split["train"][k], per_split["dev"][k], per_split["test"][k],
-                    learning_rates=config.probe.learning_rates, steps=config.probe.steps,
-                    batch_size=config.probe.batch_size, seed=config.seed, progress=progress))
-        del per_split
-    results = {a: {t: partial.result(t, a) for t in config.tasks} for a in alphas}
+                partial.add_result(task, alpha, qbe_result(base, definitions[task],
+                                                           params=interpolate(base.params, tuned.params, alpha)))
+    for task_index, task in enumerate(probed):
+        unmeasured = [a for a in alphas if str(a) not in partial.similarity]
+        if config.similarity and task_index == 0 and unmeasured:
+            # each alpha's test features against theta_0's (alpha 0), from one program, in memory
+            source, label_spec = data[task, "test"]
+            split_alphas = unmeasured + ([0.0] if 0.0 not in unmeasured else [])
+            sets = sweep_feature_sets(base, tuned.params, split_alphas, source, label_spec, shared_cnn=shared_cnn,
+                                      desc=f"{task} test: features for {len(split_alphas)} alphas")
+            reference = sets[split_alphas.index(0.0)].features
+            partial.add_similarity({a: similarity_report(sets[k].features, reference,
+                                                         {key: a * v for key, v in full_change.items()}, task)
+                                    for k, a in enumerate(unmeasured)})
+            del sets
+        need = [a for a in alphas if not partial.has_result(task, a)]
+        if need:  # the missing alphas' probes train together, on one stream of the task's data
+            trained = train_probes(probe_spec(definitions[task], data[task, "train"][1]),
+                                   merged_encoders(base, tuned.params, need, shared_cnn),
+                                   {split: data[task, split] for split in SPLITS}, probes[task],
+                                   work_dir=out / PROBES_DIR / task, seed=config.seed, progress=progress)
+            for alpha, result in zip(need, trained):
+                partial.add_result(task, alpha, result)
+    results = {a: {t: partial.result(t, a) for t in names} for a in alphas}
     similarity = {a: partial.similarity[str(a)] for a in alphas} if config.similarity else {}
-    select_on = list(config.select_on or config.tasks)
-    objective = {a: float(np.mean([task_score(results[a][t]) for t in select_on])) for a in alphas}
-    best = max(alphas, key=lambda a: objective[a])
+    select_on = list(config.select_on or names)
+    # alpha is chosen on dev; test is reported beside it, never used to choose
+    objective = {a: float(np.mean([task_score(results[a][t], "dev") for t in select_on])) for a in alphas}
+    test_objective = {a: float(np.mean([task_score(results[a][t]) for t in select_on])) for a in alphas}
+    best = max(alphas, key=lambda a: objective[a])  # the first listed of tied alphas
+    tied = [a for a in alphas if objective[a] == objective[best]]
     summary = {"pretrained": config.pretrained, "finetuned": config.finetuned, "alphas": alphas,
-               "select_on": select_on, "objective": {str(a): objective[a] for a in alphas}, "best_alpha": best,
+               "select_on": select_on, "chosen_on": "dev", "objective": {str(a): objective[a] for a in alphas},
+               "test_objective": {str(a): test_objective[a] for a in alphas}, "best_alpha": best,
+               "tied_alphas": tied if len(tied) > 1 else [],
                "finetuned_label": config.finetuned_label or FINETUNED,
                "results": {str(a): {t: r.to_json() for t, r in results[a].items()} for a in alphas},
                "similarity": {str(a): v for a, v in similarity.items()},
                "wall_seconds": round(time.time() - started, 1)}
     atomic_write_json(out / "sweep.json", summary)
-    line_plot_svg(out / "scores.svg", alphas, {t: [task_score(results[a][t]) for a in alphas] for t in config.tasks},
+    line_plot_svg(out / "scores.svg", alphas, {t: [task_score(results[a][t]) for a in alphas] for t in names},
                   title="Speech-FT alpha sweep (test scores)", y_label="accuracy or 1 - error rate")
     partial.remove()
     return summary
@@ -122,18 +141,21 @@ def _method(alpha: float, best: float, finetuned_label: str) -> str:
 
 
 def format_table(summary: dict) -> str:
-    """Rows = alphas; columns = each task's test metric, the objective, and (with similarity) the
-    last hidden state's CKA and R^2 to theta_0 and the relative weight update."""
+    """Rows = alphas; columns = each task's test metric, the dev objective (which chose alpha), the
+    test objective, and (with similarity) the last hidden state's CKA and R^2 to theta_0 and the
+    relative weight update."""
     tasks = list(next(iter(summary["results"].values())))
     similarity = summary.get("similarity") or {}
     extra = f"  {'CKA last':>8}  {'R2 last':>8}  {'|dW|/|W0|':>9}" if similarity else ""
-    lines = [f"{'alpha':<5}  {'method':<24}  " + "  ".join(f"{t:>8}" for t in tasks) + f"  {'objective':>9}" + extra]
+    lines = [f"{'alpha':<5}  {'method':<24}  " + "  ".join(f"{t:>8}" for t in tasks)
+             + f"  {'dev obj':>8}  {'test obj':>8}" + extra]
     finetuned_label = summary["finetuned_label"]  # run_sweep always writes it
     for a in summary["alphas"]:
         row = summary["results"][str(a)]
         cells = "  ".join(f"{row[t]['test']:>8.4f}" for t in tasks)
         method = _method(a, summary["best_alpha"], finetuned_label)
-        line = f"{a:<5g}  {method:<24}  {cells}  {summary['objective'][str(a)]:>9.4f}"
+        line = (f"{a:<5g}  {method:<24}  {cells}  {summary['objective'][str(a)]:>8.4f}"
+                f"  {summary['test_objective'][str(a)]:>8.4f}")
         if similarity:
             sim = similarity[str(a)]
             line += f"  {sim['layers'][-1]['cka']:>8.4f}  {sim['layers'][-1]['r2']:>8.4f}  {sim['relative']:>9.4f}"
@@ -142,12 +164,14 @@ def format_table(summary: dict) -> str:
     note = (f"; CKA / R2 of the last hidden state to theta_0's on {next(iter(similarity.values()))['task']} test"
             if similarity else "")
     lines.append(f"(test metrics: {metrics}; objective = mean over {', '.join(summary['select_on'])} of "
-                 f"accuracy or 1 - error rate; the chosen alpha is marked Speech-FT{note})")
+                 f"accuracy or 1 - error rate; the alpha with the best dev objective is marked Speech-FT{note})")
+    if summary.get("tied_alphas"):
+        lines.append(f"(a tie on dev: alphas {', '.join(f'{a:g}' for a in summary['tied_alphas'])} have the same "
+                     f"dev objective; the first listed, {summary['best_alpha']:g}, is taken)")
     return "\n".join(lines)
 
 
 def report(summary: dict) -> str:
     """The table and where the results went."""
-    return (format_table(summary) + f"\nbest alpha {summary['best_alpha']:g}; sweep.json and scores.svg written "
-            f"in {summary['wall_seconds']:.0f} s")
-
+    return (format_table(summary) + f"\nbest alpha {summary['best_alpha']:g} (chosen on dev); sweep.json and "
+            f"scores.svg written in {summary['wall_seconds']:.0f} s")
