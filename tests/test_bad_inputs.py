@@ -60,6 +60,23 @@ class Ctx:
         return self.text(name, yaml.safe_dump(config))
 
 
+def _evaluation(ctx: Ctx, *tasks, name: str = "eval.yaml") -> str:
+    """An evaluation file of `tasks` (mappings) beside the case's other inputs."""
+    return str(ctx.text(name, yaml.safe_dump({"tasks": list(tasks)})))
+
+
+def _manifest_without_splits(ctx: Ctx) -> str:
+    lines = [json.dumps({"path": str(ctx.wav(f"m/{i}.wav")), "label": "ab"[i % 2]}) for i in range(4)]
+    return str(ctx.text("m/all.jsonl", "\n".join(lines) + "\n"))
+
+
+def _evaluate(ctx: Ctx, *tasks, extra=()) -> list:
+    return ["evaluate", "--encoder", str(ctx.encoder), "--config", _evaluation(ctx, *tasks), "--steps", "2", *extra]
+
+
+SUPERB = Path(__file__).parents[1] / "configs" / "superb"
+
+
 @dataclasses.dataclass
 class Case:
     id: str
@@ -205,6 +222,17 @@ CASES = [
     Case("train-output-under-a-file", lambda c: ["train", "--config", str(c.train_config()), "--set",
                                                  f"output_dir={c.text('plain_file', 'x')}/run"], "plain_file"),
     Case("train-run-dir-locked", _locked_run, "another run is using this directory"),
+    Case("train-split-named-train", lambda c: ["train", "--config", str(c.train_config()), "--set",
+                                               "tasks.0.splits={train: {}}"], "expected dev or test"),
+    Case("train-keep-best-without-dev", lambda c: ["train", "--config", str(c.train_config()), "--set",
+                                                   "dev_scoring.keep_best=true"], "expected a task with a dev split"),
+    Case("train-folder-clip-outside-a-class", lambda c: [
+        "train", "--config", str(c.train_config()), "--set", "tasks.0.kind=classification",
+        "--set", f"tasks.0.data={{type: folder, path: {c.wav('clips/a.wav').parent}}}"],
+         "expected it in a sub-folder named for its class"),
+    Case("train-data-path-in-neither-place", lambda c: [
+        "train", "--config", str(c.train_config()), "--set", "tasks.0.kind=classification",
+        "--set", "tasks.0.data={type: folder, path: nowhere}"], "not found beside the config"),
     # ------------------------------------------------------------------ merge
     Case("merge-nan-alpha", lambda c: ["merge", "--pretrained", str(c.encoder), "--finetuned", str(c.encoder),
                                        "--alpha", "nan", "--out", str(c.tmp / "m")], "--alpha nan"),
@@ -275,6 +303,41 @@ CASES = [
                                                "--corpus-dir", str(c.tmp / "no_corpus")], "no_corpus"),
     Case("evaluate-missing-encoder", lambda c: ["evaluate", "--encoder", str(c.tmp / "no_encoder"),
                                                 "--corpus-dir", str(c.corpus)], "no_encoder"),
+    Case("evaluate-corpus-dir-not-a-corpus", lambda c: ["evaluate", "--encoder", str(c.encoder), "--corpus-dir",
+                                                        str(c.text("not_corpus/readme.txt", "x").parent)],
+         "not a built demo corpus"),
+    Case("evaluate-cache-budget-negative", lambda c: ["evaluate", "--encoder", str(c.encoder), "--tasks", "sid",
+                                                      "--cache-budget-gb", "-1"], "cache_budget_gb=-1.0"),
+    Case("evaluate-config-task-not-in-file", lambda c: _evaluate(c, {"name": "ks", "kind": "classification",
+                                                                     "data": {"type": "corpus", "task": "ks"}},
+                                                                 extra=["--tasks", "cmd"]),
+         "task 'cmd': not in the evaluation file (it has ks)"),
+    Case("evaluate-config-set-past-the-list", lambda c: _evaluate(c, {"name": "ks", "kind": "classification",
+                                                                      "data": {"type": "corpus", "task": "ks"}},
+                                                                  extra=["--set", "tasks.3.name=x"]),
+         "tasks has 1 item"),
+    Case("evaluate-config-missing-manifest", lambda c: _evaluate(c, {
+        "name": "cmd", "kind": "classification", "data": {"type": "manifest", "path": "nowhere.jsonl", "field": "x"}}),
+         "nowhere.jsonl: not found beside the config"),
+    Case("evaluate-config-manifest-without-splits", lambda c: _evaluate(c, {
+        "name": "cmd", "kind": "classification",
+        "data": {"type": "manifest", "path": _manifest_without_splits(c), "field": "label"}}),
+         "manifest has no 'split' field"),
+    Case("evaluate-config-wer-on-phones", lambda c: _evaluate(c, {
+        "name": "pr", "kind": "ctc", "metric": "wer", "data": {"type": "corpus", "corpus_dir": str(c.corpus),
+                                                               "task": "pr"}}),
+         "metric wer needs a character vocabulary"),
+    Case("evaluate-config-qbe-on-a-manifest", lambda c: _evaluate(c, {
+        "name": "q", "kind": "qbe", "data": {"type": "manifest", "path": "m.jsonl", "field": "x"}}),
+         "expected one of corpus, quesst14 for a qbe task"),
+    Case("evaluate-superb-root-unset", lambda c: ["evaluate", "--encoder", str(c.encoder), "--config",
+                                                  str(SUPERB / "hubert_base_ks.yaml")], "data.root is missing"),
+    Case("evaluate-superb-not-the-archive", lambda c: [
+        "evaluate", "--encoder", str(c.encoder), "--config", str(SUPERB / "hubert_base_ks.yaml"),
+        "--set", f"root={c.text('ks/readme.txt', 'x').parent}"], "validation_list.txt: file not found"),
+    Case("evaluate-superb-iemocap-no-labels", lambda c: [
+        "evaluate", "--encoder", str(c.encoder), "--config", str(SUPERB / "hubert_base_er.yaml"),
+        "--set", f"root={c.text('iemocap/Session1/readme.txt', 'x').parent.parent}"], "EmoEvaluation: folder not found"),
     # ------------------------------------------------------------------ sweep
     Case("sweep-missing-config", lambda c: ["sweep", "--config", str(c.tmp / "nope.yaml")], "nope.yaml"),
     Case("sweep-unknown-task", lambda c: ["sweep", "--config", str(c.sweep_config(tasks=["cmd"]))], "cmd"),
@@ -287,6 +350,11 @@ CASES = [
     Case("sweep-unknown-label", lambda c: ["sweep", "--config", str(c.sweep_config(
         corpus_dir=_corpus_with_unknown_speaker(c)))], "speaker 'spk_nobody' is not one of the"),
     Case("sweep-nan-alpha", lambda c: ["sweep", "--config", str(c.sweep_config(alphas=[0.0, float("nan")]))], "alphas"),
+    Case("sweep-probe-mode-unknown", lambda c: ["sweep", "--config", str(c.sweep_config(probe={"mode": "fast"}))],
+         "probe.mode='fast'"),
+    Case("sweep-task-not-in-evaluation-file", lambda c: ["sweep", "--config", str(c.sweep_config(
+        evaluation=_evaluation(c, {"name": "ks", "kind": "classification", "data": {"type": "corpus", "task": "ks"}}),
+        tasks=["sid"]))], "tasks: 'sid' is not a task to probe (the evaluation file"),
     Case("sweep-output-under-a-file", lambda c: ["sweep", "--config", str(c.sweep_config(
         output_dir=str(c.text("plain_file", "x") / "sweep")))], "plain_file"),
 ]
