@@ -1,43 +1,73 @@
-"""The SUPERB score over a set of tasks (SUPERB @ SLT 2022's definition, as SPEC section 4 gives it).
+"""The SUPERB score over any set of tasks, against a named set of FBANK and SOTA reference points.
 
 For tasks T with metrics I_t, a model u scores
-`1000 / |T| * sum_t 1 / |I_t| * sum_i (s_i(u) - s_i(FBANK)) / (s_i(ref) - s_i(FBANK))`:
-FBANK scores 0 and the reference model 1000. A lower-is-better metric (an error rate) needs no
-sign flip: numerator and denominator are both negative when u improves on FBANK. Reference
-values come from a JSON file `{task: {metric: {"fbank": x, "reference": y}}}`
-(`speechft_jax/assets/superb_reference.json` holds SPEC section 4's numbers: FBANK and HuBERT Base).
+`1000 / |T| * sum_t 1 / |I_t| * sum_i (s_i(u) - s_i(FBANK)) / (s_i(SOTA) - s_i(FBANK))`
+(the SUPERB leaderboard's formula): FBANK scores 0 and the SOTA point 1000, a task with two
+metrics (SF's F1 and CER) averages them first. A lower-is-better metric (an error rate) needs no
+sign flip: numerator and denominator are both negative when u improves on FBANK.
+
+The reference points are named sets (`REFERENCE_FILE`, `speechft_jax/assets/superb_reference.json`;
+`reference_set(name)`), each with its source: `leaderboard` (the default: the SUPERB leaderboard's
+FBANK and SOTA points) and `paper-fbank+wavlm-large` (the SUPERB paper's FBANK, with CMVN, and the
+WavLM paper's Large results as SOTA). No public set reproduces the Speech-FT paper's totals
+exactly; a score is only comparable with scores computed against the same set, so it is always
+reported with the set's name. Units: % for error rates, accuracies, EER, DER, F1 and CER; QbE's
+MTWV as a fraction.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Mapping
+
+from speechft_jax.errors import ConfigError
 
 REFERENCE_FILE = Path(__file__).resolve().parents[1] / "assets" / "superb_reference.json"
 
 
-def load_references(path: str | Path = REFERENCE_FILE) -> dict:
-    return json.loads(Path(path).read_text())
+@dataclass(frozen=True)
+class ReferenceSet:
+    """One named set of reference points: `tasks` is `{task: {metric: {"fbank": x, "sota": y}}}`."""
+
+    name: str
+    source: str
+    tasks: Mapping[str, Mapping[str, Mapping[str, float]]]
 
 
-def superb_score(results: dict, references: dict) -> float:
-    """`results`: `{task: {metric: value}}` in the references' units; see the module docstring."""
+def reference_set_names(path: str | Path = REFERENCE_FILE) -> tuple[str, ...]:
+    return tuple(json.loads(Path(path).read_text())["sets"])
+
+
+def reference_set(name: str | None = None, path: str | Path = REFERENCE_FILE) -> ReferenceSet:
+    """The set `name` (default: the file's `default`); an unknown name is a one-line `ConfigError`."""
+    data = json.loads(Path(path).read_text())
+    name = name or data["default"]
+    if name not in data["sets"]:
+        raise ConfigError(f"SUPERB reference set {name!r}: expected one of {', '.join(data['sets'])}")
+    chosen = data["sets"][name]
+    return ReferenceSet(name, chosen["source"], chosen["tasks"])
+
+
+def superb_score(results: Mapping[str, Mapping[str, float]], reference: ReferenceSet) -> float:
+    """The score of `results` (`{task: {metric: value}}`, in the set's units) over its tasks; a task
+    or metric the set does not hold is a one-line `ConfigError` naming it."""
     if not results:
-        raise ValueError("superb_score needs at least one task")
+        raise ConfigError("the SUPERB score needs at least one task")
     total = 0.0
     for task, metrics in results.items():
-        if task not in references:
-            raise ValueError(f"task {task!r}: no reference values (have {', '.join(sorted(references))})")
+        if task not in reference.tasks:
+            raise ConfigError(f"task {task!r}: not in the SUPERB reference set {reference.name!r} "
+                              f"(it has {', '.join(reference.tasks)})")
         if not metrics:
-            raise ValueError(f"task {task!r}: no metrics")
+            raise ConfigError(f"task {task!r}: no metrics to score")
         part = 0.0
         for metric, value in metrics.items():
-            ref = references[task].get(metric)
-            if ref is None or ref.get("fbank") is None or ref.get("reference") is None:
-                raise ValueError(f"task {task!r}, metric {metric!r}: the references need 'fbank' and 'reference'")
-            span = ref["reference"] - ref["fbank"]
-            if span == 0:
-                raise ValueError(f"task {task!r}, metric {metric!r}: FBANK and the reference are equal")
-            part += (value - ref["fbank"]) / span
+            points = reference.tasks[task].get(metric)
+            if points is None:
+                raise ConfigError(f"task {task!r}: metric {metric!r} is not in the SUPERB reference set "
+                                  f"{reference.name!r} (it has {', '.join(reference.tasks[task])})")
+            part += (value - points["fbank"]) / (points["sota"] - points["fbank"])
         total += part / len(metrics)
     return 1000.0 * total / len(results)
