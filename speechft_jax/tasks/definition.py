@@ -83,8 +83,8 @@ class LabelDefinition:
 
     @classmethod
     def of(cls, data: DataConfig) -> "LabelDefinition":
-        """The label settings of a `data` section."""
-        return cls(data.field, data.vocab, data.vocab_kind, data.classes, data.lexicon, data.lexicon_stress)
+        """The label settings of a `data` section (its keys of the same names)."""
+        return cls(**{f.name: getattr(data, f.name) for f in dataclasses.fields(cls)})
 
     def spec(self, kind: str, train_source, where: str):
         """The `SequenceLabels` (ctc) or `ClassLabel` of a task of `kind`, read from the files named
