@@ -40,7 +40,7 @@ from speechft_jax.data.buckets import (
     FRAME_SAMPLES, BatchPlan, choose_bucket_lengths, padding_fraction, plan_batches,
 )
 from speechft_jax.data.errors import DataError, SkipLog, handle_bad
-from speechft_jax.data.labels import LabelSpec, SequenceLabels, check_label_keys
+from speechft_jax.data.labels import LabelSpec, SequenceLabels, SpeakerActivityLabels, check_label_keys
 from speechft_jax.data.source import AudioSource
 
 STATE_VERSION = 1
@@ -159,6 +159,11 @@ class AudioLoader:
             raise DataError(self.name, "no usable utterances")
         self.label_widths: dict[str, int] = {}
         for spec in self.labels:
+            if isinstance(spec, SpeakerActivityLabels):  # as long as the longest utterance's frames
+                longest = max((len(e[spec.key]) for e in self.encoded if e is not None), default=1)
+                audio_frames = int(self.lengths.max() / (16000 * spec.frame_seconds)) + 1
+                self.label_widths[spec.key] = -(-max(longest, audio_frames) // 8) * 8
+                continue
             if not isinstance(spec, SequenceLabels):
                 continue
             longest = max((len(e[spec.key]) for e in self.encoded if e is not None), default=1)
@@ -176,7 +181,8 @@ class AudioLoader:
 
     @property
     def _has_sequences(self) -> bool:
-        return any(isinstance(s, SequenceLabels) for s in self.labels)
+        # cropping audio would move frame labels: neither CTC nor speaker-activity labels allow it
+        return any(isinstance(s, (SequenceLabels, SpeakerActivityLabels)) for s in self.labels)
 
     @property
     def crops(self) -> bool:
