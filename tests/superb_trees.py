@@ -188,3 +188,129 @@ def make_quesst(root: Path) -> Path:
                 for k, (q, d) in enumerate(HITS[query_set])]
         (truth / f"quesst14_{query_set}.rttm").write_text("\n".join(rttm) + "\n")
     return root
+
+
+# ---- VoxCeleb1 for verification (ASV)
+
+# dev/wav speakers -> utterance lengths ("long" >= 2 s, "short" 1 s); id10027, id10046 and id10049 are
+# the held-out dev speakers (SHA-1 of the id mod 50 is 0), the others train
+SV_DEV = {"id10001": ["long", "long", "short"], "id10002": ["long", "long"], "id10003": ["short"],
+          "id10027": ["long", "short", "long"], "id10046": ["long", "long"], "id10049": ["short"]}
+SV_TEST = {"id10270": 3, "id10271": 1}  # test/wav speakers -> utterances
+VERI_TEST = ["1 id10270/v0/00001.wav id10270/v1/00002.wav", "0 id10270/v0/00001.wav id10271/v0/00001.wav",
+             "1 id10270/v1/00002.wav id10270/v2/00003.wav", "0 id10271/v0/00001.wav id10270/v2/00003.wav"]
+
+
+def make_voxceleb1_sv(parent: Path, corpus: Path) -> Path:
+    """`<root>/{dev,test}/wav/idNNNNN/v<k>/NNNNN.wav` and `<root>/veri_test.txt`."""
+    long = iter(p for p in sorted((corpus / "audio" / "en").glob("*.flac")) if sf.info(p).frames >= 36000)
+    short = iter(sorted((corpus / "audio" / "ks").glob("*.flac")))  # 1 s clips
+    root = parent / "VoxCeleb1"
+    for speaker, lengths in SV_DEV.items():
+        for k, length in enumerate(lengths):
+            wav = root / "dev/wav" / speaker / f"v{k}" / f"{k + 1:05d}.wav"
+            copy_wav(next(long if length == "long" else short), wav)
+    for speaker, count in SV_TEST.items():
+        for k in range(count):
+            copy_wav(next(long), root / "test/wav" / speaker / f"v{k}" / f"{k + 1:05d}.wav")
+    (root / "veri_test.txt").write_text("".join(line + "\n" for line in VERI_TEST))
+    return root
+
+
+# ---- Libri2Mix for diarization (SD)
+
+# recording -> its speakers' (start, end) segments; both sources of a mixture start at 0 (`max` mode)
+LIBRIMIX = {
+    "train": {"103-1240-0000_1034-121119-0000": {"103": [(0.19, 1.2)], "1034": [(0.5, 0.9), (1.0, 1.75)]},
+              "1088-134315-0000_1098-133695-0000": {"1088": [(0.0, 0.8)], "1098": [(0.3, 1.5)]}},
+    "dev": {"1272-128104-0000_1462-170138-0000": {"1272": [(0.1, 1.0)], "1462": [(0.6, 1.6)]}},
+    "test": {"1089-134686-0000_121-121726-0000": {"1089": [(0.2, 1.1)], "121": [(0.0, 0.4), (0.9, 1.4)]}},
+}
+
+
+def _librimix_audio(corpus: Path):
+    return iter(demo_audio(corpus, sum(len(recordings) for recordings in LIBRIMIX.values())))
+
+
+def make_librimix_kaldi(parent: Path, corpus: Path) -> Path:
+    """The Kaldi-style folders of s3prl's `prepare_diarization.py`: `<root>/{train,dev,test}/`
+    with `wav.scp` (absolute paths, and one relative to its folder), `rttm` (tab-separated),
+    `segments`, `utt2spk`, `reco2dur`."""
+    root, audio = parent / "diarization_data", _librimix_audio(corpus)
+    for split, recordings in LIBRIMIX.items():
+        folder = root / split
+        folder.mkdir(parents=True)
+        scp, rttm, segments, utt2spk, reco2dur = [], [], [], [], []
+        for n, (recording, speakers) in enumerate(recordings.items()):
+            wav = folder / "wav" / f"{recording}.wav" if n else parent / "Libri2Mix" / split / f"{recording}.wav"
+            copy_wav(next(audio), wav)
+            scp.append(f"{recording} {wav.relative_to(folder) if n else wav}")
+            for speaker, turns in speakers.items():
+                for start, end in turns:
+                    utterance = f"{recording}_{int(start * 1000):06d}_{int(end * 1000):06d}"
+                    segments.append(f"{utterance} {recording} {start} {end}")
+                    utt2spk.append(f"{utterance} {speaker}")
+                    rttm.append(f"SPEAKER\t{recording}\t1\t{start}\t{end - start}\t<NA>\t<NA>\t{speaker}\t<NA>")
+            reco2dur.append(f"{recording} {sf.info(wav).frames / 16000}")
+        for name, lines in (("wav.scp", scp), ("rttm", rttm), ("segments", segments), ("utt2spk", utt2spk),
+                            ("reco2dur", reco2dur)):
+            (folder / name).write_text("".join(line + "\n" for line in lines))
+    return root
+
+
+LIBRIMIX_SETS = {"train": "train-100", "dev": "dev", "test": "test"}
+LIBRIMIX_RTTMS = {"train": "train_clean_100.rttm", "dev": "dev_clean.rttm", "test": "test_clean.rttm"}
+
+
+def make_librimix_metadata(parent: Path, corpus: Path) -> tuple[Path, Path]:
+    """A generated `Libri2Mix/wav16k/max` folder (`metadata/mixture_<set>_mix_both.csv`,
+    `<set>/mix_both/<id>.wav`) and the LibriMix fork's `metadata/LibriSpeech` RTTMs (10 fields,
+    space-aligned, recording `<chapter>-<utterance>`, plus one utterance no mixture uses)."""
+    root, rttms, audio = parent / "Libri2Mix" / "wav16k" / "max", parent / "LibriMix" / "metadata" / "LibriSpeech", \
+        _librimix_audio(corpus)
+    (root / "metadata").mkdir(parents=True)
+    rttms.mkdir(parents=True)
+    for split, recordings in LIBRIMIX.items():
+        rows, rttm = ["mixture_ID,mixture_path,source_1_path,source_2_path,noise_path,length"], []
+        for recording, speakers in recordings.items():
+            wav = root / LIBRIMIX_SETS[split] / "mix_both" / f"{recording}.wav"
+            copy_wav(next(audio), wav)
+            sources = [f"/gone/{LIBRIMIX_SETS[split]}/s{k}/{recording}.wav" for k in (1, 2)]
+            rows.append(f"{recording},/generated/elsewhere/{wav.name},{sources[0]},{sources[1]},/gone/noise.wav,"
+                        f"{sf.info(wav).frames}")
+            for source, (speaker, turns) in zip(recording.split("_"), speakers.items()):
+                rttm += [f"SPEAKER {source.split('-', 1)[1]} 1 {start:7.3f} {end - start:7.3f} <NA> <NA> {speaker} "
+                         "<NA> <NA>" for start, end in turns]
+        rttm.append("SPEAKER 99999-0001 1   0.000   1.000 <NA> <NA> 4242 <NA> <NA>")
+        (root / "metadata" / f"mixture_{LIBRIMIX_SETS[split]}_mix_both.csv").write_text("\n".join(rows) + "\n")
+        (root / "metadata" / f"metrics_{LIBRIMIX_SETS[split]}_mix_both.csv").write_text("mixture_ID,source_1_SNR\n")
+        (rttms / LIBRIMIX_RTTMS[split]).write_text("\n".join(rttm) + "\n")
+    return root, rttms
+
+
+# ---- Audio SNIPS (SF)
+
+SNIPS_SLOTS = ["O", "artist", "city", "genre", "playlist"]  # slots.txt: by frequency, O first
+SNIPS_SENTENCES = {  # (set, n) -> (words, tag per word, intent)
+    ("train", 0): ("PLAY SOME ROCK BY THE BEATLES", "O O genre O artist artist", "PlayMusic"),
+    ("train", 1): ("WHAT IS THE WEATHER IN NEW YORK ?", "O O O O O city city O", "GetWeather"),
+    ("train", 2): ("ADD R & B TO MY ROAD TRIP PLAYLIST", "O genre genre genre O O playlist playlist O",
+                   "AddToPlaylist"),
+    ("valid", 0): ("IS IT COLD IN PARIS", "O O O O city", "GetWeather"),
+    ("test", 0): ("PLAY ADELE'S HELLO", "O artist O", "PlayMusic"),
+}
+SNIPS_READINGS = {"train": ["Ivy", "Joanna", "Aditi"], "valid": ["Aditi", "Amy", "Brian"], "test": ["Brian"]}
+
+
+def make_snips(parent: Path) -> Path:
+    """`SNIPS/{train,valid,test}/<Voice>-snips-<set>-<n>.wav`, `all.iob.snips.txt` and `slots.txt`
+    (no final newline); every set is read by some of its split's voices and one other's."""
+    root, lines = parent / "SNIPS", []
+    for (snips_set, n), (words, tags, intent) in SNIPS_SENTENCES.items():
+        for voice in SNIPS_READINGS[snips_set]:
+            utterance = f"{voice}-snips-{snips_set}-{n}"
+            write_wav(root / snips_set / f"{utterance}.wav")
+            lines.append(f"{utterance} BOS {words} EOS\tO {tags} {intent}")
+    (root / "all.iob.snips.txt").write_text("\n".join(lines) + "\n")
+    (root / "slots.txt").write_text("\n".join(SNIPS_SLOTS))
+    return root

@@ -70,6 +70,12 @@ def _manifest_without_splits(ctx: Ctx) -> str:
     return str(ctx.text("m/all.jsonl", "\n".join(lines) + "\n"))
 
 
+def _snips_with_a_short_tag_line(ctx: Ctx) -> str:
+    """A SNIPS folder whose one transcript line has a tag too few."""
+    ctx.text("SNIPS/slots.txt", "O\nartist")
+    return str(ctx.text("SNIPS/all.iob.snips.txt", "Ivy-snips-train-0 BOS HI THERE EOS\tO O PlayMusic\n").parent)
+
+
 def _evaluate(ctx: Ctx, *tasks, extra=()) -> list:
     return ["evaluate", "--encoder", str(ctx.encoder), "--config", _evaluation(ctx, *tasks), "--steps", "2", *extra]
 
@@ -338,6 +344,22 @@ CASES = [
     Case("evaluate-superb-iemocap-no-labels", lambda c: [
         "evaluate", "--encoder", str(c.encoder), "--config", str(SUPERB / "hubert_base_er.yaml"),
         "--set", f"root={c.text('iemocap/Session1/readme.txt', 'x').parent.parent}"], "EmoEvaluation: folder not found"),
+    Case("evaluate-superb-snips-malformed-line", lambda c: _evaluate(c, {
+        "name": "sf", "kind": "ctc", "data": {"type": "snips", "root": _snips_with_a_short_tag_line(c)}}),
+         "all.iob.snips.txt:1: 2 words but 3 labels after the tab, expected 4 (O, a tag per word, the intent)"),
+    Case("evaluate-superb-librimix-neither-layout", lambda c: _evaluate(c, {
+        "name": "sd", "kind": "diarization",
+        "data": {"type": "librimix", "root": str(c.text("mix/x.txt", "x").parent)}}),
+         "mix: has neither train/wav.scp (the Kaldi-style folders of s3prl's prepare_diarization.py) nor metadata/"),
+    Case("evaluate-superb-asv-trials-for-train", lambda c: _evaluate(c, {
+        "name": "asv", "kind": "verification", "data": {
+            "type": "voxceleb1_sv", "root": str(c.text("vox/dev/wav/x.txt", "x").parents[2]),
+            "trials": str(c.text("t.txt", ""))}}),
+         "t.txt' is set for the train split: a trial list is for the dev or test split (set it under splits.dev"),
+    Case("evaluate-config-trials-for-sid", lambda c: _evaluate(c, {
+        "name": "sid", "kind": "classification", "data": {"type": "voxceleb1", "root": "vox", "trials": "t.txt"}}),
+         "data.trials='t.txt', expected it unset for type voxceleb1 (it is for type voxceleb1_sv, manifest, "
+         "folder)"),
     # ------------------------------------------------------------------ sweep
     Case("sweep-missing-config", lambda c: ["sweep", "--config", str(c.tmp / "nope.yaml")], "nope.yaml"),
     Case("sweep-unknown-task", lambda c: ["sweep", "--config", str(c.sweep_config(tasks=["cmd"]))], "cmd"),

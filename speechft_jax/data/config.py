@@ -17,16 +17,18 @@ from speechft_jax.config_loading import Range, build, check, require_path, resol
 from speechft_jax.data.source import FileSource
 from speechft_jax.errors import DataError
 
-CORPUS_TASKS = ("pr", "asr", "sid", "ks", "style", "xl_cmn", "xl_es")
+CORPUS_TASKS = ("pr", "asr", "sid", "ks", "style", "xl_cmn", "xl_es", "ic", "sf", "asv", "sd")
 CORPUS_AUDIO = "audio"  # every utterance of a split, no labels (self-supervised objectives)
 # SUPERB's datasets as downloaded, each read from its official layout under `root` (data/superb/)
-DATASET_TYPES = ("librispeech", "speech_commands", "voxceleb1", "iemocap", "fluent_commands", "quesst14")
+DATASET_TYPES = ("librispeech", "speech_commands", "voxceleb1", "iemocap", "fluent_commands", "quesst14",
+                 "voxceleb1_sv", "librimix", "snips")
 # a `folder` source's labels by task kind when `labels_from` is not given, and the field each mode fills
 FOLDER_LABELS = {"classification": "folder", "ctc": "sidecar"}
 FOLDER_LABEL_FIELDS = {"folder": "label", "sidecar": "text"}
 SPLIT_NAMES = ("train", "dev", "test")  # the sub-folders a `folder` source may be split into
 # keys naming a local file or folder, resolved by `resolved` (`path` too for a manifest or folder)
-LOCAL_PATH_KEYS = ("vocab", "classes", "lexicon", "root", "test_root", "corpus_dir")
+LOCAL_PATH_KEYS = ("vocab", "classes", "lexicon", "root", "test_root", "corpus_dir", "trials")
+TRIAL_TYPES = ("voxceleb1_sv", "manifest", "folder")  # the sources a verification split's `trials` may list
 
 
 @dataclass(frozen=True)
@@ -35,9 +37,10 @@ class DataConfig:
 
     type `corpus`: the synthetic corpus shipped with the project (`corpus` = preset, built on
       first use, or `corpus_dir` = an already built one) and its task `task` (pr, asr, sid, ks,
-      style, or the cross-lingual phone tasks xl_cmn, xl_es), which fixes the label field and
-      vocabulary, or `audio` (every utterance of the split, without labels, for the
-      self-supervised objectives);
+      style, the cross-lingual phone tasks xl_cmn, xl_es, intent classification ic, slot filling
+      sf, speaker verification asv (dev and test: trial lists) or diarization sd), which fixes
+      the label field and vocabulary, or `audio` (every utterance of the split, without labels,
+      for the self-supervised objectives);
     type `manifest`: a JSONL/TSV manifest at `path` (optional `split` filter on its `split` field);
     type `folder`: the audio files under the folder `path` (its sub-folder `split`, e.g.
       `path/dev/`, when there is one; else the folder is the train split's alone); `labels_from`
@@ -47,9 +50,12 @@ class DataConfig:
     type `hf`: a Hugging Face dataset (`path` = hub name or `save_to_disk` folder, `name` = its
       config, `split`);
     type `tfds`: a TensorFlow Datasets name at `path` with `split`;
-    type `librispeech`, `speech_commands`, `voxceleb1`, `iemocap`, `fluent_commands` or `quesst14`:
-      one of SUPERB's datasets in the folder a user downloaded (`root`; Speech Commands' separate
-      test archive at `test_root`; IEMOCAP's test session `fold`), `split` train, dev or test,
+    type `librispeech`, `speech_commands`, `voxceleb1`, `iemocap`, `fluent_commands`, `quesst14`,
+      `voxceleb1_sv` (VoxCeleb1 for speaker verification), `librimix` (Libri2Mix for diarization)
+      or `snips` (SUPERB's audio SNIPS for slot filling): one of SUPERB's datasets in the folder a
+      user downloaded (`root`; Speech Commands' separate test archive at `test_root`; IEMOCAP's
+      test session `fold`; a verification trial list for the dev or test split at `trials`, in
+      VoxCeleb's `veri_test.txt` layout, replacing the default one), `split` train, dev or test,
       with SUPERB's splits and labels (data/superb/).
     For `manifest`/`hf`/`tfds`, `field` names the label column; CTC vocabularies come from `vocab`
     (a file) or are built from the training split; class lists from `classes` or from the data.
@@ -59,7 +65,7 @@ class DataConfig:
     """
 
     type: Literal["corpus", "manifest", "hf", "tfds", "folder", "librispeech", "speech_commands", "voxceleb1",
-                  "iemocap", "fluent_commands", "quesst14"] = "corpus"
+                  "iemocap", "fluent_commands", "quesst14", "voxceleb1_sv", "librimix", "snips"] = "corpus"
     corpus: Literal["tiny", "demo", "full"] = "demo"
     corpus_dir: str | None = None
     task: str | None = None
@@ -77,11 +83,14 @@ class DataConfig:
     root: str | None = None
     test_root: str | None = None
     fold: Annotated[int, Range(1, 5)] = 1
+    trials: str | None = None
     labels_from: Literal["folder", "sidecar", "none"] | None = None
 
     def validate(self):
         check(self.labels_from is None or self.type == "folder", "labels_from", self.labels_from,
               f"it unset for type {self.type} (it is for type folder)")
+        check(self.trials is None or self.type in TRIAL_TYPES, "trials", self.trials,
+              f"it unset for type {self.type} (it is for type {', '.join(TRIAL_TYPES)})")
         if self.type == "corpus":
             tasks = CORPUS_TASKS + (CORPUS_AUDIO,)
             check(self.task in tasks, "task", self.task, "one of " + ", ".join(tasks))

@@ -5,12 +5,14 @@ folder the list's audio lives in (`audio_root`). `read_trials(path, audio_root)`
 distinct utterances the trials name, in order of first mention, as a `FileSource` (fields:
 `speaker`, the path's first component, and `id`, the path without its extension), and a
 `TrialLabels` whose rows index that source. A malformed line is a one-line `DataError` naming it.
+`trial_split(pairs, names)` does the same for trials built in memory (a generated dev list).
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
@@ -25,9 +27,7 @@ def read_trials(path: str | os.PathLike, audio_root: str | os.PathLike) -> tuple
     path, audio_root = Path(path), Path(audio_root)
     if not path.is_file():
         raise DataError(str(path), "trial list not found (lines `<1|0> <enrolment path> <test path>`)")
-    index: dict[str, int] = {}
-    examples: list[Example] = []
-    rows = []
+    pairs = []
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         parts = line.split()
         if not parts:
@@ -35,19 +35,30 @@ def read_trials(path: str | os.PathLike, audio_root: str | os.PathLike) -> tuple
         where = f"{path}:{number}"
         if len(parts) != 3 or parts[0] not in ("0", "1"):
             raise DataError(where, f"{line.strip()!r}, expected `<1|0> <enrolment path> <test path>`")
-        pair = []
-        for relative in parts[1:]:
-            if relative not in index:
-                index[relative] = len(examples)
-                examples.append(Example(path=str(audio_root / relative), origin=where,
-                                        fields={"speaker": Path(relative).parts[0],
-                                                "id": str(Path(relative).with_suffix(""))}))
-            pair.append(index[relative])
-        rows.append((pair[0], pair[1], int(parts[0])))
+        enrolment, test = (Example(path=str(audio_root / relative), origin=where,
+                                   fields={"speaker": Path(relative).parts[0],
+                                           "id": str(Path(relative).with_suffix(""))}) for relative in parts[1:])
+        pairs.append((enrolment, test, int(parts[0])))
+    return trial_split(pairs, str(path))
+
+
+def trial_split(pairs: Sequence[tuple[Example, Example, int]], names: str) -> tuple[FileSource, TrialLabels]:
+    """`(FileSource, TrialLabels)` of trials `(enrolment, test, 1 same speaker / 0 not)`: the source
+    holds each distinct utterance (by path) once, in order of first mention; `names` says where the
+    trials come from (errors, `TrialLabels.names`)."""
+    index: dict[str, int] = {}
+    examples: list[Example] = []
+    rows = []
+    for enrolment, test, target in pairs:
+        for example in (enrolment, test):
+            if example.path not in index:
+                index[example.path] = len(examples)
+                examples.append(example)
+        rows.append((index[enrolment.path], index[test.path], int(target)))
     if not rows:
-        raise DataError(str(path), "lists no trials")
+        raise DataError(names, "lists no trials")
     trials = np.array(rows, np.int64)
     if trials[:, 2].min() == trials[:, 2].max():
-        raise DataError(str(path), "has only " + ("target" if trials[0, 2] else "non-target")
+        raise DataError(names, "has only " + ("target" if trials[0, 2] else "non-target")
                         + " trials; an equal error rate needs both")
-    return FileSource(examples), TrialLabels(trials, names=str(path))
+    return FileSource(examples), TrialLabels(trials, names=names)

@@ -3,8 +3,9 @@
 `open_dataset(config)` reads the split `config.split` (train, dev or test, SUPERB's split of the
 dataset) of the dataset `config.type` under `config.root` and returns `(source, label spec)`:
 a `FileSource` whose examples carry the label fields, and the label spec SUPERB fixes for the task
-(its class list or vocabulary), or None where the task's own label settings decide. One module
-per dataset; a missing file of the layout is a one-line `DataError` naming it.
+(its class list, vocabulary, trial list or speaker-activity frames), or None where the task's own
+label settings decide. One module per dataset; a missing file of the layout is a one-line
+`DataError` naming it.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from speechft_jax.errors import ConfigError
 
 # data type -> the module (in this package) whose `open_split(config)` reads it
 READERS = {"librispeech": "librispeech", "speech_commands": "speech_commands", "voxceleb1": "voxceleb1",
-           "iemocap": "iemocap", "fluent_commands": "fluent_commands"}
+           "iemocap": "iemocap", "fluent_commands": "fluent_commands", "voxceleb1_sv": "voxceleb1_sv",
+           "librimix": "librimix", "snips": "snips"}
 
 
 def open_dataset(config):

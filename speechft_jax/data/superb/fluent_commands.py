@@ -9,6 +9,8 @@ first, unnamed column is the row index); `path` is relative to `root`
 Fields: `action`, `object`, `location` (the three slots SUPERB classifies), `speaker`, `text`
 (the transcription) and `intent` = `"<action>|<object>|<location>"`, one class per slot triple.
 No label spec: the task's `field` picks one, and its classes are built from the train split.
+SUPERB's intent classification reads `action`, `object` and `location` as three class groups
+(`ClassGroupLabels`, one softmax each; right when all three are), each group's classes from train.
 """
 
 from __future__ import annotations
