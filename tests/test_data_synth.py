@@ -11,13 +11,14 @@ from speechft_jax.data.audio import decode_audio
 from speechft_jax.data.manifest import read_manifest
 from speechft_jax.data.synth import PRESETS, TASKS, build_corpus, ensure_corpus
 from speechft_jax.data.synth.engine import EspeakEngine
-from speechft_jax.data.synth.grammar import KEYWORD_CLASSES, KEYWORDS, UNKNOWN_WORDS, grammar_words
+from speechft_jax.data.synth.grammar import KEYWORD_CLASSES, KEYWORDS, UNKNOWN_WORDS, grammar_words, intent_words
 from speechft_jax.data.synth.phones import ARPABET_39, phone_labels
 from speechft_jax.data.synth.plan import plan_corpus
 from speechft_jax.data.synth.voices import ACCENTS, STYLES
 from speechft_jax.data.vocab import Vocabulary
 
 REQUIRED = ("path", "duration", "split", "speaker", "lang", "text", "phones")
+REQUIRED_MIXTURE = ("path", "duration", "split", "speakers", "segments")
 
 
 def _rows(root, task):
@@ -32,7 +33,7 @@ def test_manifests_fields_and_labels(demo_corpus_tiny):
         rows = _rows(root, task)
         assert rows, task
         for r in rows:
-            assert all(k in r for k in REQUIRED), (task, r)
+            assert all(k in r for k in (REQUIRED_MIXTURE if task == "sd" else REQUIRED)), (task, r)
             assert (root / r["path"]).is_file()
     assert all(set(r["phones"].split()) <= set(ARPABET_39) for r in _rows(root, "pr"))
     assert {r["keyword"] for r in _rows(root, "ks")} == set(KEYWORD_CLASSES)
@@ -49,7 +50,7 @@ def test_manifests_fields_and_labels(demo_corpus_tiny):
 
 
 def test_splits_by_sentence_and_unseen_speakers(demo_corpus_tiny):
-    rows = _rows(demo_corpus_tiny, "asr") + _rows(demo_corpus_tiny, "style")
+    rows = [r for task in ("asr", "style", "ic", "sf") for r in _rows(demo_corpus_tiny, task)]
     split_of = {}
     for r in rows:
         base = "test" if r["split"] == "test_unseen" else r["split"]
@@ -82,7 +83,7 @@ def test_build_is_deterministic(demo_corpus_tiny, tmp_path):
 def test_seed_changes_the_plan():
     preset = PRESETS["tiny"]
     (_, a), (_, b), (_, c) = plan_corpus(preset), plan_corpus(preset), plan_corpus(preset, seed=1)
-    assert a == b and [j.text for j in a] != [j.text for j in c]
+    assert a == b and [j.text for j in a if j.pool == "en"] != [j.text for j in c if j.pool == "en"]
 
 
 def test_ensure_corpus_reuses_the_cache(demo_corpus_tiny):
@@ -98,7 +99,7 @@ def test_ensure_corpus_reuses_the_cache(demo_corpus_tiny):
 @pytest.mark.parametrize("accent", sorted(set(ACCENTS)))
 def test_every_grammar_word_maps_to_arpabet(accent):
     engine = _engine()
-    text = " ".join(grammar_words("en") + list(KEYWORDS + UNKNOWN_WORDS))
+    text = " ".join(grammar_words("en") + list(KEYWORDS + UNKNOWN_WORDS) + intent_words())
     phones = phone_labels(engine.phonemize(text, accent), "en", accent)
     assert set(phones) <= set(ARPABET_39) and len(phones) > 500
 

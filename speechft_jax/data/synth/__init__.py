@@ -2,7 +2,8 @@
 
     from speechft_jax.data.synth import ensure_corpus
     root = ensure_corpus("demo")            # built on first use into the cache, then reused
-    # root / "pr.jsonl", "asr.jsonl", "sid.jsonl", "ks.jsonl", "style.jsonl", "xl_cmn.jsonl", ...
+    # root / "pr.jsonl", "asr.jsonl", "sid.jsonl", "ks.jsonl", "style.jsonl", "xl_cmn.jsonl", ...,
+    # "ic.jsonl", "sf.jsonl", "asv.jsonl" (+ asv/trials_*.txt), "sd.jsonl" (+ sd/*.rttm)
     source, label = corpus_task(root, "pr", "train")   # a FileSource and its SequenceLabels
 
 Command line: `python -m speechft_jax.data.synth --out DIR --preset demo [--stats]`.

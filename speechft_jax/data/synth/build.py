@@ -7,7 +7,17 @@
   `ks.jsonl`                             keyword spotting, 1 s clips (10 words, _unknown_, _silence_)
   `style.jsonl`                          speaking style (neutral, fast, slow, high, low, whisper)
   `xl_cmn.jsonl`, `xl_es.jsonl`          Mandarin and Spanish read speech
-  `vocab/*.json`, `classes/*.txt`        phone/char vocabularies and class lists
+  `ic.jsonl`                             intent classification: spoken commands with `action`,
+                                         `object` and `location` (after Fluent Speech Commands)
+  `sf.jsonl`                             slot filling: requests with `slots`, the slot-tagged
+                                         characters `p l a y | B-artist a d e l e E-artist` (SNIPS)
+  `asv.jsonl`                            speaker verification: the seen speakers' English train
+                                         utterances (`speaker`); `asv/trials_dev.txt` and
+                                         `asv/trials_test.txt` pair the unseen speakers' ones
+                                         (`<1|0> <enrolment path> <test path>`, from the corpus root)
+  `sd.jsonl`, `sd/<split>.rttm`          diarization: two-speaker mixtures with `segments`
+                                         `[[start_s, end_s, speaker], ...]` and their RTTM
+  `vocab/*.json`, `classes/*.txt`        phone/char/slot vocabularies and class lists
   `corpus.json`                          preset, seed, engine version, tasks, hours per split
 `ensure_corpus(preset)` builds it once into a cache folder (atomically) and returns the path.
 """
@@ -27,9 +37,11 @@ from pathlib import Path
 
 from speechft_jax.data.manifest import write_manifest
 from speechft_jax.data.synth.engine import engine_version
-from speechft_jax.data.synth.grammar import KEYWORD_CLASSES
+from speechft_jax.data.synth.grammar import (
+    IC_ACTIONS, IC_LOCATIONS, IC_OBJECTS, KEYWORD_CLASSES, slot_vocabulary_tokens,
+)
 from speechft_jax.data.synth.phones import ARPABET_39
-from speechft_jax.data.synth.plan import plan_corpus
+from speechft_jax.data.synth.plan import SPLITS, VERSION_2_POOLS, plan_corpus, verification_trials
 from speechft_jax.data.synth.presets import CORPUS_VERSION, get_preset
 from speechft_jax.data.synth.render import render_chunk
 from speechft_jax.data.synth.voices import STYLES
@@ -40,6 +52,7 @@ log = logging.getLogger(__name__)
 # Part of the corpus definition: the engine's state carries over between the utterances of one
 # chunk, so the chunking must not depend on the number of workers.
 CHUNK_SIZE = 64
+IC_FIELDS = ("action", "object", "location")
 
 TASKS = {
     "pr": {"manifest": "pr.jsonl", "field": "phones", "kind": "ctc", "vocab": "vocab/phones_en.json"},
@@ -54,6 +67,13 @@ TASKS = {
                "vocab": "vocab/phones_cmn.json"},
     "xl_es": {"manifest": "xl_es.jsonl", "field": "phones", "kind": "ctc",
               "vocab": "vocab/phones_es.json"},
+    "ic": {"manifest": "ic.jsonl", "fields": IC_FIELDS, "kind": "intent",
+           "classes": tuple(f"classes/ic_{field}.txt" for field in IC_FIELDS)},
+    "sf": {"manifest": "sf.jsonl", "field": "slots", "kind": "ctc", "vocab": "vocab/slots_en.json"},
+    "asv": {"manifest": "asv.jsonl", "field": "speaker", "kind": "verification",
+            "classes": "classes/asv_speakers.txt", "trials": "asv/trials_{split}.txt"},
+    "sd": {"manifest": "sd.jsonl", "field": "segments", "kind": "diarization", "speakers": 2,
+           "rttm": "sd/{split}.rttm"},
 }
 
 
@@ -70,9 +90,17 @@ def hours_by_split(records: list[dict]) -> dict[str, float]:
     return {k: round(v, 4) for k, v in sorted(hours.items())}
 
 
+def _chunks(jobs: list) -> list[list]:
+    """The jobs in `CHUNK_SIZE` runs; the pools of corpus version 2 start a run of their own, so
+    that the older pools keep their chunks and hence their audio."""
+    first_new = next((i for i, job in enumerate(jobs) if job.pool in VERSION_2_POOLS), len(jobs))
+    return [part[i:i + CHUNK_SIZE] for part in (jobs[:first_new], jobs[first_new:])
+            for i in range(0, len(part), CHUNK_SIZE)]
+
+
 def _render_all(jobs, variants: dict[str, str], out_dir: Path, workers: int,
                 progress) -> list[dict]:
-    chunks = [jobs[i:i + CHUNK_SIZE] for i in range(0, len(jobs), CHUNK_SIZE)]
+    chunks = _chunks(jobs)
     results: list[list[dict] | None] = [None] * len(chunks)
     # A fresh process per chunk (max_tasks_per_child=1): eSpeak keeps state between utterances.
     # forkserver children start from a clean interpreter without the caller's threads (JAX).
@@ -83,7 +111,7 @@ def _render_all(jobs, variants: dict[str, str], out_dir: Path, workers: int,
                                 max_tasks_per_child=1) as pool:
         futures = {}
         for i, chunk in enumerate(chunks):
-            used = {job.voice.split("+")[1] for job in chunk}
+            used = {variant for job in chunk for variant in job.variants}
             futures[pool.submit(render_chunk, str(out_dir), chunk,
                                 {name: variants[name] for name in sorted(used)})] = i
         done = 0
@@ -99,7 +127,8 @@ def _render_all(jobs, variants: dict[str, str], out_dir: Path, workers: int,
     return [r for chunk in results for r in chunk]
 
 
-def _write_outputs(out_dir: Path, records: list[dict], speakers, preset, seed: int) -> dict:
+def _write_outputs(out_dir: Path, records: list[dict], speakers, preset, seed: int,
+                   trials: dict[str, list[tuple[int, str, str]]]) -> dict:
     by_pool: dict[str, list[dict]] = defaultdict(list)
     for r in records:
         by_pool[r["path"].split("/")[1]].append(r)
@@ -109,6 +138,8 @@ def _write_outputs(out_dir: Path, records: list[dict], speakers, preset, seed: i
         "sid": [r for r in english if r["split"] != "test_unseen"],
         "ks": by_pool["ks"], "style": by_pool["style"],
         "xl_cmn": by_pool["cmn"], "xl_es": by_pool["es"],
+        "ic": by_pool["ic"], "sf": by_pool["sf"],
+        "asv": [r for r in english if r["split"] == "train"], "sd": by_pool["sd"],
     }
     for task, rows in manifests.items():
         write_manifest(out_dir / TASKS[task]["manifest"], rows)
@@ -123,6 +154,7 @@ def _write_outputs(out_dir: Path, records: list[dict], speakers, preset, seed: i
     ClassLabels(tuple(seen)).save(out_dir / "classes/speakers.txt")
     ClassLabels(KEYWORD_CLASSES).save(out_dir / "classes/keywords.txt")
     ClassLabels(STYLES).save(out_dir / "classes/styles.txt")
+    _write_version_2_outputs(out_dir, manifests, trials)
     info = {
         "name": "speechft-synthetic", "preset": preset.name, "version": CORPUS_VERSION,
         "seed": seed, "engine": f"eSpeak NG {engine_version()} (espeakng-loader)",
@@ -134,8 +166,36 @@ def _write_outputs(out_dir: Path, records: list[dict], speakers, preset, seed: i
         "tasks": {task: dict(TASKS[task], utterances=len(rows), hours=hours_by_split(rows))
                   for task, rows in manifests.items()},
     }
+    # asv's dev and test are its trial lists: their hours are those of the utterances they pair
+    duration = {r["path"]: r["duration"] for r in english}
+    asv = info["tasks"]["asv"]
+    asv["trial_pairs"] = {split: len(rows) for split, rows in trials.items()}
+    asv["hours"] = dict(sorted({**asv["hours"], **{
+        split: round(sum(duration[path] for path in {p for _, a, b in rows for p in (a, b)}) / 3600, 4)
+        for split, rows in trials.items()}}.items()))
     (out_dir / "corpus.json").write_text(json.dumps(info, indent=1) + "\n", encoding="utf-8")
     return info
+
+
+def _write_version_2_outputs(out_dir: Path, manifests: dict[str, list[dict]],
+                             trials: dict[str, list[tuple[int, str, str]]]) -> None:
+    """The intent class lists, the slot vocabulary, the trial lists and the RTTM files."""
+    for path, names in zip(TASKS["ic"]["classes"], (IC_ACTIONS, IC_OBJECTS, IC_LOCATIONS)):
+        ClassLabels(names).save(out_dir / path)
+    Vocabulary(("<blank>", "<pad>") + slot_vocabulary_tokens(), kind="phone").save(
+        out_dir / TASKS["sf"]["vocab"])
+    ClassLabels(tuple(sorted({r["speaker"] for r in manifests["asv"]}))).save(
+        out_dir / TASKS["asv"]["classes"])
+    (out_dir / "asv").mkdir()
+    for split, rows in trials.items():
+        (out_dir / TASKS["asv"]["trials"].format(split=split)).write_text(
+            "".join(f"{label} {enrolment} {test}\n" for label, enrolment, test in rows), encoding="utf-8")
+    (out_dir / "sd").mkdir()
+    for split in SPLITS:
+        (out_dir / TASKS["sd"]["rttm"].format(split=split)).write_text(
+            "".join(f"SPEAKER {r['id']} 1 {start:.3f} {end - start:.3f} <NA> <NA> {speaker} <NA>\n"
+                    for r in manifests["sd"] if r["split"] == split
+                    for start, end, speaker in r["segments"]), encoding="utf-8")
 
 
 def build_corpus(out_dir: str | os.PathLike, preset: str = "demo", *, seed: int | None = None,
@@ -159,7 +219,7 @@ def build_corpus(out_dir: str | os.PathLike, preset: str = "demo", *, seed: int 
         variants[spk.whisper_variant] = spk.whisper_text
     workers = workers or os.cpu_count() or 1
     records = _render_all(jobs, variants, out_dir, workers, progress)
-    info = _write_outputs(out_dir, records, speakers, spec, seed)
+    info = _write_outputs(out_dir, records, speakers, spec, seed, verification_trials(jobs, seed))
     info["build_seconds"] = round(time.perf_counter() - start, 1)
     return info
 

@@ -125,3 +125,130 @@ def grammar_words(lang: str) -> list[str]:
     words = {w for options in slots.values() for phrase in options for w in phrase.split()}
     words |= {w for t in templates for w in t.split() if "{" not in w}
     return sorted(words)
+
+
+# Intent classification, after Fluent Speech Commands: a spoken command names an action, an
+# object and (for lights and heat) a location; several phrasings per intent, so that a sentence
+# is not the lookup key of its intent.
+IC_ACTIONS = ("activate", "deactivate", "increase", "decrease", "bring", "change_language")
+IC_OBJECTS = ("none", "lights", "lamp", "heat", "volume", "music", "newspaper", "juice", "socks",
+              "shoes", "chinese", "korean", "english", "german")
+IC_LOCATIONS = ("none", "kitchen", "bedroom", "washroom")
+_LANGUAGE_PHRASINGS = ("switch the language to {}", "change the language to {}",
+                       "set the language to {}", "switch to {}", "use {}")
+# (action, object, phrasings); only intents on `_LOCATED_OBJECTS` take a location
+_IC_INTENTS = (
+    ("activate", "lights", ("turn on the lights", "switch on the lights", "turn the lights on",
+                            "switch the lights on", "put the lights on")),
+    ("deactivate", "lights", ("turn off the lights", "switch off the lights", "turn the lights off",
+                              "switch the lights off", "kill the lights")),
+    ("activate", "lamp", ("turn on the lamp", "switch on the lamp", "turn the lamp on")),
+    ("deactivate", "lamp", ("turn off the lamp", "switch off the lamp", "turn the lamp off")),
+    ("increase", "heat", ("turn up the heat", "turn the heat up", "increase the heating",
+                          "make it warmer", "raise the temperature")),
+    ("decrease", "heat", ("turn down the heat", "turn the heat down", "decrease the heating",
+                          "make it cooler", "lower the temperature")),
+    ("increase", "volume", ("turn up the volume", "increase the volume", "make it louder",
+                            "turn the sound up", "raise the volume")),
+    ("decrease", "volume", ("turn down the volume", "decrease the volume", "make it quieter",
+                            "turn the sound down", "lower the volume")),
+    ("activate", "music", ("play the music", "put on some music", "start the music",
+                           "play some music")),
+    ("deactivate", "music", ("stop the music", "turn off the music", "pause the music",
+                             "switch the music off")),
+    ("bring", "newspaper", ("bring me the newspaper", "get me the newspaper", "fetch the newspaper",
+                            "bring me the paper")),
+    ("bring", "juice", ("bring me some juice", "get me a glass of juice", "fetch the juice",
+                        "bring me the juice")),
+    ("bring", "socks", ("bring me my socks", "get my socks", "fetch my socks", "bring me some socks")),
+    ("bring", "shoes", ("bring me my shoes", "get my shoes", "fetch my shoes", "bring me the shoes")),
+    ("change_language", "none", ("change the language", "switch the language",
+                                 "use another language", "change the system language")),
+) + tuple(("change_language", lang, tuple(p.format(lang) for p in _LANGUAGE_PHRASINGS))
+          for lang in ("chinese", "korean", "english", "german"))
+_LOCATED_OBJECTS = ("lights", "heat")
+_IC_PREFIXES = ("", "please ", "could you ", "can you ", "hey ")
+
+
+def sample_command(rng: np.random.Generator) -> tuple[str, str, str, str]:
+    """One spoken command and its intent: `(text, action, object, location)`."""
+    action, obj, phrasings = _IC_INTENTS[int(rng.integers(len(_IC_INTENTS)))]
+    text = phrasings[int(rng.integers(len(phrasings)))]
+    location = IC_LOCATIONS[int(rng.integers(len(IC_LOCATIONS)))] if obj in _LOCATED_OBJECTS else "none"
+    if location != "none":
+        # "the bedroom lights" or "... in the bedroom"
+        if "the lights" in text and rng.random() < 0.5:
+            text = text.replace("the lights", f"the {location} lights")
+        else:
+            text = f"{text} in the {location}"
+    prefix = _IC_PREFIXES[int(rng.integers(len(_IC_PREFIXES)))]
+    suffix = " please" if not prefix and rng.random() < 0.3 else ""
+    return prefix + text + suffix, action, obj, location
+
+
+# Slot filling, after SNIPS: requests of four intents whose slot values are tagged in the label
+# sequence, as SUPERB's character-slot targets do (`B-city p a r i s E-city`).
+SF_SLOT_TYPES = ("city", "day", "artist", "service", "time", "party_size")
+_SF_SLOTS = {
+    "city": ["paris", "london", "boston", "tokyo", "berlin", "madrid", "chicago", "denver",
+             "dublin", "seattle", "rome", "toronto", "sydney", "new york", "los angeles",
+             "san francisco", "cape town", "hong kong"],
+    "day": ["today", "tomorrow", "tonight", "this weekend", "next week", "on monday", "on friday",
+            "on saturday", "this evening", "next month"],
+    "artist": ["adele", "madonna", "queen", "the beatles", "elvis presley", "nina simone",
+               "bob marley", "frank sinatra", "miles davis", "johnny cash", "ella fitzgerald",
+               "david bowie", "louis armstrong", "aretha franklin"],
+    "service": ["spotify", "youtube", "deezer", "pandora", "soundcloud", "the radio", "napster"],
+    "time": ["seven am", "six thirty", "noon", "midnight", "five pm", "eight fifteen",
+             "half past nine", "quarter to eight", "nine in the morning"],
+    "party_size": ["two", "three", "four", "five", "six", "eight", "ten", "twelve"],
+}
+_SF_TEMPLATES = (
+    "what is the weather in {city} {day}", "what will the weather be like in {city} {day}",
+    "will it rain in {city} {day}", "is it going to snow {day} in {city}",
+    "how hot will it be in {city} {day}", "tell me the forecast for {city}",
+    "play {artist} on {service}", "play some music by {artist}", "put on {artist}",
+    "i want to hear {artist} on {service}", "play the latest song by {artist}",
+    "open {service} and play {artist}",
+    "set an alarm for {time}", "wake me up at {time} {day}", "set an alarm for {time} {day}",
+    "remind me at {time}",
+    "book a table for {party_size} in {city} {day}", "reserve a table for {party_size} at {time}",
+    "find a restaurant in {city} for {party_size} people",
+)
+
+
+def slot_tokens(words: list[tuple[str, str | None]]) -> str:
+    """The slot-tagged character sequence of `(phrase, slot type or None)` pieces: characters as
+    tokens, `|` between words, each slot's characters between `B-<type>` and `E-<type>`."""
+    pieces = []
+    for phrase, slot in words:
+        chars = " | ".join(" ".join(word) for word in phrase.split())
+        pieces.append(f"B-{slot} {chars} E-{slot}" if slot else chars)
+    return " | ".join(pieces)
+
+
+def sample_slot_request(rng: np.random.Generator) -> tuple[str, str]:
+    """One request and its slot-tagged character sequence: `(text, slots)`."""
+    template = _SF_TEMPLATES[int(rng.integers(len(_SF_TEMPLATES)))]
+    pieces: list[tuple[str, str | None]] = []
+    for word in template.split():
+        if word.startswith("{"):
+            options = _SF_SLOTS[word[1:-1]]
+            pieces.append((options[int(rng.integers(len(options)))], word[1:-1]))
+        else:
+            pieces.append((word, None))
+    return " ".join(phrase for phrase, _ in pieces), slot_tokens(pieces)
+
+
+def slot_vocabulary_tokens() -> tuple[str, ...]:
+    """The tokens of every slot-tagged sequence: the grammar's letters, `|`, then the markers."""
+    letters = sorted({c for w in intent_words() for c in w})
+    return tuple(letters) + ("|",) + tuple(f"{m}-{t}" for t in SF_SLOT_TYPES for m in "BE")
+
+
+def intent_words() -> list[str]:
+    """Every word the command (IC) and request (SF) grammars can produce."""
+    phrases = [p for _, _, phrasings in _IC_INTENTS for p in phrasings] + list(_IC_PREFIXES)
+    phrases += list(IC_LOCATIONS[1:]) + ["in the"] + list(_SF_TEMPLATES)
+    phrases += [v for values in _SF_SLOTS.values() for v in values]
+    return sorted({w for p in phrases for w in p.split() if "{" not in w})

@@ -1,9 +1,13 @@
 """The corpus plan: every utterance to render, decided up front from the preset and seed.
 
-Splits: English, style and cross-lingual sentences go to train/dev/test by a hash of the
-sentence (80/10/10), so no sentence crosses splits; the unseen speakers read test sentences into
-`test_unseen`. Keyword clips (single words) split by speaker hash instead, as Speech Commands
-does. Every `Job` carries its own seed, so rendering it does not depend on any other job.
+Splits: English, style, cross-lingual, command (IC) and request (SF) sentences go to
+train/dev/test by a hash of the sentence (80/10/10), so no sentence crosses splits; the unseen
+speakers read test sentences into `test_unseen`. Keyword clips (single words) split by speaker
+hash instead, as Speech Commands does. A diarization `MixJob` mixes two English utterances of
+one split by different speakers. Every job carries its own seed, so rendering it does not depend
+on any other job. The pools of corpus version 2 (`VERSION_2_POOLS`) are planned after the older
+ones from their own random streams, so the older pools stay as they were.
+`verification_trials` pairs the unseen speakers' utterances into the dev and test trial lists.
 """
 
 from __future__ import annotations
@@ -14,12 +18,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from speechft_jax.data.synth.grammar import (
-    KEYWORDS, SILENCE, UNKNOWN, UNKNOWN_WORDS, sample_sentence,
+    KEYWORDS, SILENCE, UNKNOWN, UNKNOWN_WORDS, sample_command, sample_sentence, sample_slot_request,
 )
 from speechft_jax.data.synth.presets import Preset
 from speechft_jax.data.synth.voices import STYLES, Speaker, make_speakers
 
 SPLITS = ("train", "dev", "test")
+VERSION_2_POOLS = ("ic", "sf", "sd")
 
 
 @dataclass(frozen=True)
@@ -43,6 +48,37 @@ class Job:
     style: str | None = None
     keyword: str | None = None
     clip_seconds: float | None = None
+    labels: tuple[tuple[str, str], ...] = ()  # further manifest fields (intent, slots)
+
+    @property
+    def variants(self) -> tuple[str, ...]:
+        """The eSpeak voice variants rendering this job needs."""
+        return (self.voice.split("+")[1],)
+
+
+@dataclass(frozen=True)
+class MixJob:
+    """A two-speaker mixture to render into `path`: `sources` are rendered clean and trimmed to
+    their speech, the first placed after `lead_seconds`, the second overlapping the first's end
+    by `overlap` of the shorter one's length (0: starting `gap_seconds` after it) at `gain_db`
+    relative to the first, then `trail_seconds` of silence; noise at `snr_db` covers it all."""
+
+    uid: str
+    pool: str
+    path: str
+    split: str
+    sources: tuple[Job, Job]
+    seed: int
+    snr_db: float
+    lead_seconds: float
+    trail_seconds: float
+    overlap: float
+    gap_seconds: float
+    gain_db: float
+
+    @property
+    def variants(self) -> tuple[str, ...]:
+        return tuple(v for source in self.sources for v in source.variants)
 
 
 def hash_split(key: str) -> str:
@@ -137,4 +173,98 @@ def plan_corpus(preset: Preset, seed: int | None = None) -> tuple[list[Speaker],
             split = SPLITS[0] if n % 10 < 8 else SPLITS[1 + (n % 10 == 9)]
             jobs.append(_job(f"{lang}_{n:05d}", lang, spk, lang, sentences.draw(split), split,
                              rng, (10.0, 35.0)))
+
+    # Corpus version 2: intent classification, slot filling and diarization.
+    english = [job for job in jobs if job.pool == "en"]
+    jobs += _labelled_jobs("ic", preset.ic_per_split, seen, np.random.default_rng([seed, 6]),
+                           _command)
+    jobs += _labelled_jobs("sf", preset.sf_per_split, seen, np.random.default_rng([seed, 7]),
+                           _slot_request)
+    jobs += _mixture_jobs(preset.sd_per_split, english, np.random.default_rng([seed, 8]))
     return speakers, jobs
+
+
+def _command(rng: np.random.Generator) -> tuple[str, tuple[tuple[str, str], ...]]:
+    text, action, obj, location = sample_command(rng)
+    return text, (("action", action), ("object", obj), ("location", location))
+
+
+def _slot_request(rng: np.random.Generator) -> tuple[str, tuple[tuple[str, str], ...]]:
+    text, slots = sample_slot_request(rng)
+    return text, (("slots", slots),)
+
+
+def _labelled_jobs(pool: str, counts: tuple[int, int, int], seen: list[Speaker],
+                   rng: np.random.Generator, sample) -> list[Job]:
+    """`counts` (train, dev, test) utterances of `pool`, each by a random seen speaker;
+    `sample(rng)` draws a `(text, labels)`, kept when the text's hash falls in the wanted split.
+    A sentence may be said again by another speaker (the grammars are small)."""
+    jobs: list[Job] = []
+    for split, count in zip(SPLITS, counts):
+        for _ in range(count):
+            for _ in range(100_000):
+                text, labels = sample(rng)
+                if hash_split(text) == split:
+                    break
+            else:
+                raise RuntimeError(f"the {pool} grammar ran out of {split} sentences")
+            spk = seen[int(rng.integers(len(seen)))]
+            jobs.append(_job(f"{pool}_{len(jobs):05d}", pool, spk, "en", text, split, rng,
+                             (5.0, 30.0), labels=labels))
+    return jobs
+
+
+def _mixture_jobs(counts: tuple[int, int, int], english: list[Job],
+                  rng: np.random.Generator) -> list[MixJob]:
+    """`counts` (train, dev, test) mixtures of two English utterances of the split by different
+    speakers (test: the seen speakers' test and the unseen speakers' utterances); 60 % overlap by
+    0-40 % of the shorter one, the others leave a 0.1-1 s gap."""
+    jobs: list[MixJob] = []
+    for split, count in zip(SPLITS, counts):
+        pool = [job for job in english
+                if job.split == split or (split == "test" and job.split == "test_unseen")]
+        for _ in range(count):
+            first = pool[int(rng.integers(len(pool)))]
+            second = first
+            while second.speaker == first.speaker:
+                second = pool[int(rng.integers(len(pool)))]
+            uid = f"sd_{len(jobs):05d}"
+            overlapping = rng.random() < 0.6
+            overlap, gap = rng.uniform(0.0, 0.4), rng.uniform(0.1, 1.0)
+            lead, trail = rng.uniform(0.1, 0.5), rng.uniform(0.1, 0.5)
+            jobs.append(MixJob(
+                uid=uid, pool="sd", path=f"audio/sd/{uid}.flac", split=split,
+                sources=(first, second), seed=_seed(rng),
+                snr_db=round(float(rng.uniform(10.0, 30.0)), 2),
+                lead_seconds=round(float(lead), 2), trail_seconds=round(float(trail), 2),
+                overlap=round(float(overlap), 3) if overlapping else 0.0,
+                gap_seconds=0.0 if overlapping else round(float(gap), 2),
+                gain_db=round(float(rng.uniform(-5.0, 5.0)), 2)))
+    return jobs
+
+
+def verification_trials(jobs: list[Job], seed: int) -> dict[str, list[tuple[int, str, str]]]:
+    """The `dev` and `test` trial lists, rows `(1 same speaker | 0, enrolment path, test path)`,
+    over the unseen speakers' utterances (`test_unseen`): the first half of those speakers for
+    dev, the other half for test (with fewer than four, both lists use all of them); every
+    same-speaker pair and as many different-speaker pairs drawn at random, in a random order."""
+    by_speaker: dict[str, list[str]] = {}
+    for job in jobs:
+        if job.pool == "en" and job.split == "test_unseen":
+            by_speaker.setdefault(job.speaker, []).append(job.path)
+    speakers = list(by_speaker)
+    half = len(speakers) // 2
+    groups = ({"dev": speakers[:half], "test": speakers[half:]} if half >= 2
+              else {"dev": speakers, "test": speakers})
+    rng = np.random.default_rng([seed, 9])
+    lists = {}
+    for split, group in groups.items():
+        utterances = [(spk, path) for spk in group for path in by_speaker[spk]]
+        same, different = [], []
+        for i, (spk_a, a) in enumerate(utterances):
+            for spk_b, b in utterances[i + 1:]:
+                (same if spk_a == spk_b else different).append((a, b))
+        picked = rng.choice(len(different), size=min(len(same), len(different)), replace=False)
+        trials = [(1, a, b) for a, b in same] + [(0, *different[k]) for k in sorted(picked)]
+        lists[split] = [trials[k] for k in rng.permutation(len(trials))]
+    return lists
