@@ -70,6 +70,12 @@ def _manifest_without_splits(ctx: Ctx) -> str:
     return str(ctx.text("m/all.jsonl", "\n".join(lines) + "\n"))
 
 
+def _manifest_with_splits(ctx: Ctx) -> str:
+    lines = [json.dumps({"path": str(ctx.wav(f"s/{i}.wav")), "label": "ab"[i % 2], "split": ("train", "dev", "test")[i % 3]})
+             for i in range(6)]
+    return str(ctx.text("s/all.jsonl", "\n".join(lines) + "\n"))
+
+
 def _snips_with_a_short_tag_line(ctx: Ctx) -> str:
     """A SNIPS folder whose one transcript line has a tag too few."""
     ctx.text("SNIPS/slots.txt", "O\nartist")
@@ -360,6 +366,29 @@ CASES = [
         "name": "sid", "kind": "classification", "data": {"type": "voxceleb1", "root": "vox", "trials": "t.txt"}}),
          "data.trials='t.txt', expected it unset for type voxceleb1 (it is for type voxceleb1_sv, manifest, "
          "folder)"),
+    Case("evaluate-config-slots-on-a-classification", lambda c: _evaluate(c, {
+        "name": "ks", "kind": "classification", "slots": ["action"],
+        "data": {"type": "corpus", "corpus_dir": str(c.corpus), "task": "ks"}}),
+         "slots=['action'], expected a list of label fields, for an intent task only"),
+    Case("evaluate-config-bilstm-diarization", lambda c: _evaluate(c, {
+        "name": "sd", "kind": "diarization", "head": "bilstm",
+        "data": {"type": "corpus", "corpus_dir": str(c.corpus), "task": "sd"}}),
+         "head='bilstm', expected linear for a diarization task (bilstm: ctc only)"),
+    Case("evaluate-config-unknown-superb-task", lambda c: _evaluate(c, {
+        "name": "ks", "kind": "classification", "superb": "kws",
+        "data": {"type": "corpus", "corpus_dir": str(c.corpus), "task": "ks"}}), "superb='kws'"),
+    Case("evaluate-config-verification-manifest-without-trials", lambda c: _evaluate(c, {
+        "name": "spk", "kind": "verification", "data": {"type": "manifest", "path": _manifest_with_splits(c),
+                                                         "field": "label"}}),
+         "spk.kind='verification', but manifest data gives class labels for its dev split, expected trial-list "
+         "labels (a trial list: data.trials under splits.dev / splits.test)"),
+    Case("evaluate-config-intent-on-the-keyword-corpus-task", lambda c: _evaluate(c, {
+        "name": "ic", "kind": "intent", "data": {"type": "corpus", "corpus_dir": str(c.corpus), "task": "ks"}}),
+         "ic.kind='intent', but corpus data task 'ks' gives class labels for its train split, expected slot-group "
+         "labels"),
+    Case("evaluate-unknown-reference-set", lambda c: ["evaluate", "--encoder", str(c.encoder), "--tasks", "sid",
+                                                      "--reference", "best"],
+         "SUPERB reference set 'best': expected one of leaderboard, paper-fbank+wavlm-large"),
     # ------------------------------------------------------------------ sweep
     Case("sweep-missing-config", lambda c: ["sweep", "--config", str(c.tmp / "nope.yaml")], "nope.yaml"),
     Case("sweep-unknown-task", lambda c: ["sweep", "--config", str(c.sweep_config(tasks=["cmd"]))], "cmd"),

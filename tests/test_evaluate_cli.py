@@ -128,3 +128,44 @@ def test_an_unwritable_cache_dir_fails_before_any_loading(tmp_path, capsys):
     assert evaluate_main(argv) == 2
     err = capsys.readouterr().err
     assert f"--cache-dir={cache}: cannot write there (Not a directory)" in err and err.count("\n") == 1
+
+
+def test_the_superb_score_of_the_tasks_standing_for_superbs(encoders, demo_corpus_tiny, tmp_path, capsys):
+    """Intent, verification, diarization and a stand-in for ER (`superb: er`) are scored against the
+    reference set named; a task standing for none is left out; every metric is printed."""
+    import yaml
+
+    from speechft_jax.evaluate.probe import ProbeResult
+    from speechft_jax.evaluate.superb import reference_set, score_results
+
+    data = lambda task: {"type": "corpus", "corpus_dir": str(demo_corpus_tiny), "task": task}
+    (tmp_path / "eval.yaml").write_text(yaml.safe_dump({
+        "probe": {"steps": 2, "learning_rates": [1e-2], "batch_size": 4, "num_buckets": 1},
+        "tasks": [{"name": "ic", "kind": "intent", "projection_dim": 8, "data": data("ic")},
+                  {"name": "asv", "kind": "verification", "projection_dim": 8, "data": data("asv")},
+                  {"name": "sd", "kind": "diarization", "lstm_units": 8, "lstm_layers": 1, "data": data("sd")},
+                  {"name": "mood", "kind": "classification", "superb": "er", "data": data("style")},
+                  {"name": "who", "kind": "classification", "data": data("sid")}]}))
+    out = tmp_path / "eval.json"
+    argv = ["--encoder", str(encoders / "base"), "--config", str(tmp_path / "eval.yaml"), "--out", str(out),
+            "--reference", "paper-fbank+wavlm-large"]
+    assert evaluate_main(argv) == 0
+    printed = capsys.readouterr().out
+    report = json.loads(out.read_text())
+    results = {name: ProbeResult(**r) for name, r in report["results"].items()}
+    score, metrics = score_results(results, {"ic": "ic", "asv": "asv", "sd": "sd", "mood": "er"},
+                                   reference_set("paper-fbank+wavlm-large"))
+    assert report["superb"]["score"] == pytest.approx(score) and report["superb"]["tasks"] == metrics
+    assert report["superb"]["reference"] == "paper-fbank+wavlm-large" and set(metrics) == {"ic", "asv", "sd", "er"}
+    assert f"SUPERB score over 4 task(s) (ic, asv, sd, er), reference set 'paper-fbank+wavlm-large': {score:.1f}" in printed
+    for metric in ("accuracy", "eer", "min_dcf", "der", "missed", "false_alarm", "confusion"):
+        assert f" {metric} " in printed, metric
+    assert "not comparable with published scores" in printed  # demo-corpus tasks
+
+
+def test_an_unknown_reference_set_fails_before_any_loading(tmp_path, capsys):
+    argv = ["--encoder", str(tmp_path / "never_read"), "--tasks", "sid", "--reference", "mine"]
+    assert evaluate_main(argv) == 2
+    err = capsys.readouterr().err
+    assert "SUPERB reference set 'mine': expected one of leaderboard, paper-fbank+wavlm-large" in err
+    assert err.count("\n") == 1

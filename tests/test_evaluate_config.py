@@ -11,7 +11,8 @@ import yaml
 
 from speechft_jax.errors import ConfigError
 from speechft_jax.evaluate.config import load_eval_config
-from speechft_jax.evaluate.demo_tasks import demo_task
+from speechft_jax.evaluate.demo_tasks import EVAL_TASKS, QBE, demo_eval_tasks, demo_task
+from speechft_jax.evaluate.superb import SUPERB_TASKS
 
 CONFIGS = Path(__file__).parents[1] / "configs"
 SHIPPED = sorted([*(CONFIGS / "eval").glob("*.yaml"), *(CONFIGS / "superb").glob("*.yaml")])
@@ -34,10 +35,13 @@ def test_shipped_evaluation_files_parse(path):
 
 def test_the_demo_file_declares_the_built_in_demo_tasks(demo_corpus_tiny):
     config, dirs = load_eval_config(CONFIGS / "eval" / "demo.yaml", [f"tasks.{i}.data.corpus_dir={demo_corpus_tiny}"
-                                                                      for i in range(6)])
+                                                                      for i in range(10)])
+    built_ins = {t.name: t for t in demo_eval_tasks(demo_corpus_tiny, EVAL_TASKS + (QBE,), config.probe)}
+    assert set(config.task_names) == set(built_ins)
     for task in config.eval_tasks(dirs):
-        built_in = demo_task(demo_corpus_tiny, task.name)
-        assert task.definition == built_in, task.name
+        assert task.definition == demo_task(demo_corpus_tiny, task.name), task.name
+        assert task.superb == built_ins[task.name].superb, task.name
+    assert sorted(t.superb for t in built_ins.values()) == sorted(SUPERB_TASKS)  # all ten kinds of SUPERB task
 
 
 def test_splits_train_as_written_dev_and_test_renamed_with_their_changes(tmp_path):

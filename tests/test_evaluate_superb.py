@@ -67,3 +67,50 @@ def test_what_the_set_does_not_hold_is_a_one_line_error(scored, message):
 def test_an_unknown_set_is_named():
     with pytest.raises(ConfigError, match=r"SUPERB reference set 'paper': expected one of leaderboard, paper-fbank\+wavlm-large"):
         reference_set("paper")
+
+
+def _probe(task, metric, test, **details):
+    from speechft_jax.evaluate.probe import ProbeResult
+
+    return ProbeResult(task, metric, dev=0.0, test=test, learning_rate=1e-3, layer_weights=[1.0], dev_by_lr={},
+                       details=details)
+
+
+def test_probe_results_in_fractions_score_as_the_papers_row_in_percent():
+    """The Speech-FT row as probe results (fractions, SF's CER reported beside its F1) scores the
+    total computed by hand from the row in %; tasks without a SUPERB stand-in are left out."""
+    from speechft_jax.evaluate.superb import score_results
+
+    pr, asr, ks, qbe, sid, asv, sd, er, ic, f1, cer = PAPER_ROWS["Speech-FT"]
+    probes = {"pr": _probe("pr", "error_rate", pr / 100), "asr": _probe("asr", "wer", asr / 100),
+              "ks": _probe("ks", "accuracy", ks / 100), "qbe": _probe("qbe", "mtwv", qbe),
+              "sid": _probe("sid", "accuracy", sid / 100), "asv": _probe("asv", "eer", asv / 100, test_min_dcf=0.3),
+              "sd": _probe("sd", "der", sd / 100), "style": _probe("style", "accuracy", er / 100),
+              "ic": _probe("ic", "accuracy", ic / 100),
+              "sf": _probe("sf", "slot_type_f1", f1 / 100, test_slot_value_cer=cer / 100),
+              "mine": _probe("mine", "accuracy", 0.5)}
+    stand_ins = {name: name for name in probes if name not in ("style", "mine")} | {"style": "er"}
+    score, metrics = score_results(probes, stand_ins, reference_set("leaderboard"))
+    assert score == pytest.approx(TOTALS["leaderboard"]["Speech-FT"], abs=0.01)
+    assert metrics["sf"] == pytest.approx({"f1": f1, "cer": cer}) and set(metrics) == set(stand_ins.values())
+
+
+@pytest.mark.parametrize("probe, message", [
+    (("pr", "wer", 0.1), "task 'pr': SUPERB's pr is scored by error_rate, but the probe reports wer"),
+    (("sf", "slot_type_f1", 0.9), "task 'sf': SUPERB's sf is scored by test_slot_value_cer, but the probe reports "
+                                  "slot_type_f1"),
+])
+def test_a_result_scored_by_another_metric_is_a_one_line_error(probe, message):
+    from speechft_jax.evaluate.superb import score_results
+
+    with pytest.raises(ConfigError) as err:
+        score_results({probe[0]: _probe(*probe)}, {probe[0]: probe[0]}, reference_set())
+    assert str(err.value) == message
+
+
+def test_two_tasks_standing_for_one_superb_task_is_an_error():
+    from speechft_jax.evaluate.superb import score_results
+
+    with pytest.raises(ConfigError, match="two tasks stand for SUPERB's 'ks'"):
+        score_results({"a": _probe("a", "accuracy", 0.5), "b": _probe("b", "accuracy", 0.6)}, {"a": "ks", "b": "ks"},
+                      reference_set())

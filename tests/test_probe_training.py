@@ -187,7 +187,7 @@ def test_an_interrupted_run_resumes_exactly_and_other_data_starts_over(encoders,
 def test_wer_scores_the_words_between_delimiters():
     """A CTC probe with a word delimiter (metric wer) scores words: the runs of ids between delimiters."""
     from speechft_jax.evaluate.probe import ProbeSpec
-    from speechft_jax.evaluate.probe_training import _words
+    from speechft_jax.evaluate.probe_scoring import words as _words
 
     assert _words("1 3 4 1 1 5 1", 1) == "3_4 5" and _words("11 1 12", 1) == "11 12" and _words("", 1) == ""
     assert ProbeSpec("asr", "ctc", 9, word_delimiter_id=1).metric == "wer"

@@ -11,8 +11,8 @@ import pytest
 
 from speechft_jax import TINY_HUBERT_DIR
 from speechft_jax.evaluate.__main__ import main as evaluate_main
-from superb_trees import (LIBRISPEECH, make_fluent, make_iemocap, make_librispeech, make_quesst, make_speech_commands,
-                          make_voxceleb1)
+from superb_trees import (LIBRISPEECH, make_fluent, make_iemocap, make_librimix_kaldi, make_librispeech, make_quesst,
+                          make_snips, make_speech_commands, make_voxceleb1, make_voxceleb1_sv)
 
 CONFIGS = Path(__file__).parents[1] / "configs" / "superb"
 PHONES = "AH0 B K D EH1 F G HH IY1 JH L M N OW1 P R S T UW1 V W Z".split()
@@ -35,6 +35,9 @@ TREES = {  # config -> (tree builder, extra --set, metric)
     "hubert_base_er.yaml": (lambda tmp, corpus: make_iemocap(tmp / "IEMOCAP_full_release"), None, "accuracy"),
     "hubert_base_ic.yaml": (lambda tmp, corpus: make_fluent(tmp / "fluent_speech_commands_dataset"), None, "accuracy"),
     "hubert_base_qbe.yaml": (lambda tmp, corpus: make_quesst(tmp / "quesst14Database"), None, "mtwv"),
+    "hubert_base_asv.yaml": (make_voxceleb1_sv, lambda tmp: ["tasks.0.projection_dim=16"], "eer"),
+    "hubert_base_sd.yaml": (make_librimix_kaldi, lambda tmp: ["tasks.0.lstm_units=8"], "der"),
+    "hubert_base_sf.yaml": (lambda tmp, corpus: make_snips(tmp), lambda tmp: ["tasks.0.lstm_units=8"], "slot_type_f1"),
 }
 
 
@@ -55,5 +58,5 @@ def test_superb_config_runs_with_only_root_set(name, demo_corpus_tiny, tmp_path,
     assert evaluate_main(argv) == 0, capsys.readouterr().err
     (result,) = json.loads(out.read_text())["results"].values()
     assert result["metric"] == metric
-    bounded = metric not in ("error_rate", "wer")  # an error rate may pass 1 (insertions)
+    bounded = metric not in ("error_rate", "wer", "der")  # an error rate may pass 1 (insertions, false alarms)
     assert result["test"] >= -1.0 if metric == "mtwv" else 0.0 <= result["test"] <= (1.0 if bounded else 10.0)

@@ -227,3 +227,24 @@ def test_training_sweep_section_errors(demo_corpus_tiny, tmp_path, capsys, chang
     assert train_main(["--config", str(path)]) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
+
+
+def test_the_sweep_selects_alpha_over_the_new_superb_kinds(demo_corpus_tiny, tmp_path):
+    """Intent, verification and diarization probes in a sweep (slot filling's CTC is the old CTC
+    probe); alpha is chosen on the mean dev score of verification and diarization (1 - EER, 1 - DER)."""
+    data = lambda task: {"type": "corpus", "corpus_dir": str(demo_corpus_tiny), "task": task}
+    (tmp_path / "eval.yaml").write_text(yaml.safe_dump({"tasks": [  # the demo's tasks with small heads
+        {"name": "ic", "kind": "intent", "projection_dim": 16, "data": data("ic")},
+        {"name": "asv", "kind": "verification", "projection_dim": 16, "data": data("asv")},
+        {"name": "sd", "kind": "diarization", "lstm_units": 8, "lstm_layers": 1, "data": data("sd")}]}))
+    probe = {"steps": 10, "learning_rates": [1e-2], "batch_size": 8, "num_buckets": 1}  # one compile per split
+    path = _tiny_sweep(tmp_path, demo_corpus_tiny, tmp_path / "out", tasks=["ic", "asv", "sd"], select_on=["asv", "sd"],
+                       alphas=[0.0, 1.0], evaluation=str(tmp_path / "eval.yaml"), probe=probe)
+    assert sweep_main(["--config", str(path), "--quiet"]) == 0
+    summary = json.loads((tmp_path / "out" / "sweep.json").read_text())
+    assert {task: summary["results"]["1.0"][task]["metric"] for task in ("ic", "asv", "sd")} == {
+        "ic": "accuracy", "asv": "eer", "sd": "der"}
+    for alpha in ("0.0", "1.0"):
+        results = summary["results"][alpha]
+        assert summary["objective"][alpha] == pytest.approx(1 - (results["asv"]["dev"] + results["sd"]["dev"]) / 2)
+        assert "test_min_dcf" in results["asv"]["details"] and "test_confusion" in results["sd"]["details"]

@@ -8,7 +8,10 @@ corpus); without it, `--tasks` names the demo corpus's built-in tasks (configs/e
 `--similarity-to DIR` adds the feature similarity to a reference encoder (theta_0): linear CKA and
 R^2 per hidden state on the first task's test split, and the size of the weight update. `qbe`
 (query-by-example detection, no training) reports the MTWV of the best dev layer. Prints a
-table and writes `--out` JSON, and the log (notes, warnings, errors) to `evaluate.log` beside it.
+table (with the metrics reported beside a task's own: slot-value CER, minDCF, DER's parts), the
+SUPERB score of the tasks that stand for SUPERB's (`superb:` in the file) against the reference
+set `--reference`, and writes `--out` JSON, and the log (notes, warnings, errors) to
+`evaluate.log` beside it.
 The probes read their hidden states from a feature cache on disk or run the encoder in their own
 step (`--probe-mode`; auto: cached when the features fit `--cache-budget-gb`, a line in the log says
 which); each task's probe checkpoints and `metrics.jsonl` go to `--work-dir/<task>/`, from which an
@@ -27,6 +30,7 @@ from speechft_jax.checkpoints import load_pretrained
 from speechft_jax.cli import QUIET_HELP, ArgumentParser, log_to_file, run_command
 from speechft_jax.errors import ConfigError
 from speechft_jax.evaluate.probe_settings import DEFAULT_CACHE_BUDGET_GB, PROBE_MODES, ProbeSettings
+from speechft_jax.evaluate.superb import reference_set, reference_set_names, score_results
 from speechft_jax.files import atomic_write_json
 
 LOG_NAME = "evaluate.log"  # beside --out
@@ -68,6 +72,8 @@ def main(argv=None) -> int:
     parser.add_argument("--similarity-to", metavar="DIR", help="compare features and weights with this encoder (theta_0)")
     parser.add_argument("--seed", type=int, default=0,
                         help="probe initialisation and data order, and --random-init's weights (default: 0)")
+    parser.add_argument("--reference", help="the SUPERB score's reference set: "
+                                            f"{', '.join(reference_set_names())} (default: leaderboard)")
     parser.add_argument("--out", help="write the results as JSON here")
     parser.add_argument("--quiet", action="store_true", help=QUIET_HELP)
     args = parser.parse_args(argv)
@@ -87,6 +93,8 @@ def _eval_tasks(args) -> tuple[list, str | None]:
     changes = {k: v for k, v in (("steps", args.steps), ("batch_size", args.batch_size),
                                  ("learning_rates", _learning_rates(args.lr) if args.lr else None),
                                  ("mode", args.probe_mode), ("cache_budget_gb", args.cache_budget_gb)) if v is not None}
+    demo_probe = ProbeSettings(steps=1000, learning_rates=(1e-4, 1e-3, 1e-2), batch_size=16)
+    dataclasses.replace(demo_probe, **changes).validate()  # a bad value fails before a corpus is built or read
     if args.config:
         if args.corpus_dir:
             raise ConfigError("--corpus-dir: only without --config (a config's corpus tasks name their corpus_dir)")
@@ -99,8 +107,7 @@ def _eval_tasks(args) -> tuple[list, str | None]:
         from speechft_jax.data.synth import ensure_corpus, require_built_corpus
 
         root = require_built_corpus(args.corpus_dir, "--corpus-dir") if args.corpus_dir else ensure_corpus(args.corpus)
-        tasks = demo_eval_tasks(root, names or ["pr", "sid", "ks", "style"],
-                                ProbeSettings(steps=1000, learning_rates=(1e-4, 1e-3, 1e-2), batch_size=16))
+        tasks = demo_eval_tasks(root, names or ["pr", "sid", "ks", "style"], demo_probe)
         encoder = None
     tasks = [dataclasses.replace(t, probe=dataclasses.replace(t.probe, **changes)) for t in tasks]
     for task in tasks:
@@ -121,6 +128,7 @@ def run(args) -> None:
     work_dir = Path(args.work_dir) if args.work_dir else Path(args.out).with_suffix(".probes") if args.out else None
     if work_dir is not None:
         check_writable(work_dir, "--work-dir")
+    reference_points = reference_set(args.reference)  # an unknown name fails before any work
     tasks, config_encoder = _eval_tasks(args)
     args.encoder = args.encoder or config_encoder
     if not args.encoder:
@@ -145,17 +153,30 @@ def run(args) -> None:
             bundle, reference, measured, cache_dir=cache_dir)
     name = f"{args.encoder}{' (random init)' if args.random_init else ''}"
     print(f"\n{name}: {len(tasks)} task(s) in {time.time() - started:.0f} s")
-    print(f"{'task':<6} {'metric':<11} {'dev':>8} {'test':>8} {'lr':>8}  layer weights")
+    print(f"{'task':<6} {'metric':<13} {'dev':>8} {'test':>8} {'lr':>8}  layer weights")
     for task, r in results.items():
         lr = "-" if r.learning_rate is None else f"{r.learning_rate:g}"
-        print(f"{task:<6} {r.metric:<11} {r.dev:>8.4f} {r.test:>8.4f} {lr:>8}  "
+        print(f"{task:<6} {r.metric:<13} {r.dev:>8.4f} {r.test:>8.4f} {lr:>8}  "
               + " ".join(f"{w:.2f}" for w in r.layer_weights))
+        # the metrics reported beside the task's own, each on dev (at the chosen probe) and test
+        for name in sorted(k[len("dev_"):] for k in r.details if k.startswith("dev_") and f"test_{k[4:]}" in r.details):
+            print(f"{'':<6} {name:<13} {r.details['dev_' + name]:>8.4f} {r.details['test_' + name]:>8.4f}")
     if "qbe" in results:
         d = results["qbe"].details
         print(f"qbe: layer {d['layer']} (dev MTWV by layer: {' '.join(f'{x:.4f}' for x in d['dev_mtwv_by_layer'])}; "
               f"dev MAP: {' '.join(f'{x:.4f}' for x in d['dev_map_by_layer'])}); "
               f"test MAP {d['test_map']:.4f} over {d['test_queries']} queries x {d['test_documents']} documents")
     report = {"encoder": name, "results": {k: r.to_json() for k, r in results.items()}}
+    stand_ins = {t.name: t.superb for t in tasks if t.superb}
+    if stand_ins:
+        score, metrics = score_results(results, stand_ins, reference_points)
+        report["superb"] = {"reference": reference_points.name, "source": reference_points.source, "score": score,
+                            "tasks": metrics}
+        demo = any(d.type == "corpus" for t in tasks for d in t.definition.splits.values())
+        print(f"\nSUPERB score over {len(metrics)} task(s) ({', '.join(metrics)}), reference set "
+              f"{reference_points.name!r}: {score:.1f}"
+              + ("\n(the demo corpus's tasks stand in for SUPERB's datasets: not comparable with published scores)"
+                 if demo else ""))
     if similarity is not None:
         report["similarity"] = {"reference": args.similarity_to, **similarity}
         print(f"\nsimilarity to {args.similarity_to} on {similarity['task']} test: weight update "

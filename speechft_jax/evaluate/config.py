@@ -5,7 +5,7 @@
     probe: {steps: 500, learning_rates: [1.0e-3, 1.0e-2], batch_size: 16}   # every task's default
     tasks:
       - name: ks
-        kind: classification              # ctc | classification | qbe
+        kind: classification              # ctc | classification | intent | verification | diarization | qbe
         data: {type: speech_commands, test_root: /data/speech_commands_test}
         probe: {steps: 200000, learning_rates: [1.0e-4], batch_size: 32}    # this task's own
       - name: cmd
@@ -32,18 +32,21 @@ from speechft_jax.config_loading import COUNT, SEED, Range, check, config_dirs, 
 from speechft_jax.data.config import DATASET_TYPES, DataConfig
 from speechft_jax.errors import ConfigError
 from speechft_jax.evaluate.probe_settings import ProbeSettings
+from speechft_jax.evaluate.superb import SUPERB_TASKS
 from speechft_jax.tasks.definition import KIND_METRICS, SPLITS, HeadSpec, LabelDefinition, TaskDefinition
 
-EVAL_KINDS = ("ctc", "classification", "qbe")
+EVAL_KINDS = ("ctc", "classification", "intent", "verification", "diarization", "qbe")
 QBE_DATA_TYPES = ("corpus", "quesst14")  # the demo corpus's keywords in its sentences, or QUESST 2014
 
 
 @dataclass(frozen=True)
 class EvalTask:
-    """One task as the runner probes it: what it is, and how its probes train."""
+    """One task as the runner probes it: what it is, how its probes train, and which of SUPERB's
+    tasks it stands for in the SUPERB score (None: none)."""
 
     definition: TaskDefinition
     probe: ProbeSettings
+    superb: str | None = None
 
     @property
     def name(self) -> str:
@@ -54,12 +57,16 @@ class EvalTask:
 class EvalTaskConfig:
     """One evaluation task (module docstring). `head` linear or bilstm (CTC; `lstm_units` x
     `lstm_layers` per direction); a classifier projects to `projection_dim`, mean-pools over valid
-    frames and applies a linear layer. `metric`: the kind's default (error_rate, accuracy, mtwv)
-    unless named (`wer` for a CTC task over characters). `probe`: this task's probe settings
-    (default: the file's `probe`)."""
+    frames and applies a linear layer (an intent: one softmax per slot of `slots`, default action,
+    object, location); verification's x-vector is `projection_dim` wide and embeds into as many;
+    diarization's recurrent head is `lstm_layers` LSTMs of `lstm_units`. `metric`: the kind's
+    default (error_rate, accuracy, eer, der, mtwv) unless named (`wer` for a CTC task over
+    characters, `slot_type_f1` over slot-tagged characters). `superb`: the SUPERB task (pr, asr,
+    ks, qbe, sid, asv, sd, er, ic, sf) it stands for in the SUPERB score (default: its name, when
+    that is one of them). `probe`: this task's probe settings (default: the file's `probe`)."""
 
     name: str
-    kind: Literal["ctc", "classification", "qbe"]
+    kind: Literal["ctc", "classification", "intent", "verification", "diarization", "qbe"]
     data: DataConfig
     splits: dict[str, Any] | None = None
     head: Literal["linear", "bilstm"] = "linear"
@@ -67,6 +74,8 @@ class EvalTaskConfig:
     lstm_layers: Annotated[int, Range(1, 64)] = 2
     projection_dim: Annotated[int, COUNT] = 256
     metric: str | None = None
+    slots: tuple[str, ...] | None = None
+    superb: Literal[SUPERB_TASKS] | None = None
     probe: ProbeSettings | None = None
 
     def validate(self):
@@ -74,18 +83,26 @@ class EvalTaskConfig:
         if self.metric is not None:
             check(self.metric in KIND_METRICS[self.kind], "metric", self.metric,
                   f"one of {', '.join(KIND_METRICS[self.kind])} for a {self.kind} task")
-        if self.kind == "classification":
-            check(self.head == "linear", "head", self.head, "linear for a classification task")
+        if self.kind != "ctc":
+            check(self.head == "linear", "head", self.head, f"linear for a {self.kind} task (bilstm: ctc only)")
+        if self.slots is not None:
+            check(self.kind == "intent" and len(self.slots) > 0, "slots", list(self.slots),
+                  "a list of label fields, for an intent task only")
         if self.kind == "qbe":
             check(self.data.type in QBE_DATA_TYPES, "data.type", self.data.type,
                   f"one of {', '.join(QBE_DATA_TYPES)} for a qbe task")
-        else:
+        elif self.kind in ("ctc", "classification"):  # the others read fixed fields (slots, speaker, segments)
             check(not self.data.needs_field or bool(self.data.field), "data.field", self.data.field,
                   "the name of the label column")
         for split, changes in (self.splits or {}).items():
             check(split in SPLITS, "splits", split, f"one of {', '.join(SPLITS)}")
             check(isinstance(changes, dict), f"splits.{split}", changes, "a mapping of data keys")
             self.data.for_split(split, changes)  # a bad key is an error now, not when the split is read
+
+    @property
+    def superb_task(self) -> str | None:
+        """The SUPERB task this one stands for: `superb`, else its name when that is one."""
+        return self.superb or (self.name if self.name in SUPERB_TASKS else None)
 
     def split_data(self) -> dict[str, DataConfig]:
         """train: `data` (with `splits.train`'s changes); dev and test: `data.for_split`."""
@@ -106,8 +123,8 @@ class EvalTaskConfig:
                                   f"downloaded {data.type} dataset (or a top-level root:)")
             splits[split] = data.resolved(dirs)
         head = HeadSpec(self.head, self.lstm_units, self.lstm_layers, 0.0, self.projection_dim)
-        return TaskDefinition(self.name, self.kind, splits, head, LabelDefinition.of(splits["train"]),
-                              self.metric or "")
+        labels = LabelDefinition.of(splits["train"], slots=tuple(self.slots or ()))
+        return TaskDefinition(self.name, self.kind, splits, head, labels, self.metric or "")
 
 
 @dataclass(frozen=True)
@@ -137,7 +154,8 @@ class EvalConfig:
         for name in chosen:
             if name not in by_name:
                 raise ConfigError(f"task {name!r}: not in the evaluation file (it has {', '.join(by_name)})")
-        return [EvalTask(by_name[n].definition(self.root, dirs), by_name[n].probe or self.probe) for n in chosen]
+        return [EvalTask(by_name[n].definition(self.root, dirs), by_name[n].probe or self.probe, by_name[n].superb_task)
+                for n in chosen]
 
 
 def load_eval_config(path, overrides=()) -> tuple[EvalConfig, list]:

@@ -39,7 +39,7 @@ from typing import Iterable, Iterator, Sequence
 import numpy as np
 
 from speechft_jax.data.errors import DataError
-from speechft_jax.data.labels import SequenceLabels
+from speechft_jax.data.labels import ClassGroupLabels, SequenceLabels, SpeakerActivityLabels, TrialLabels
 from speechft_jax.data.source import FileSource
 from speechft_jax.files import write_check_error
 from speechft_jax.models.config import ConfigError
@@ -48,7 +48,7 @@ from speechft_jax.models.encode import encode_source
 FEATURE_BATCH_SIZE = 8
 NUM_BUCKETS = 4  # padded lengths per source (a group-norm CNN's states depend on the padding)
 # what a cache entry holds and how features are made; bump it when either changes
-CACHE_FORMAT = 3
+CACHE_FORMAT = 4
 INDEX_NAME = "index.npz"
 
 
@@ -176,7 +176,7 @@ def write_feature_store(path: Path, utterances: Iterable[tuple]) -> None:
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     files: list[_RowsFile] = []
-    rows = {"index": [], "origin": [], "offset": [], "frames": [], "label": [], "label_length": []}
+    rows = {"index": [], "origin": [], "offset": [], "frames": [], "label": [], "label_length": [], "label_columns": []}
     try:
         for index, origin, states, label in utterances:
             if not files:
@@ -188,8 +188,11 @@ def write_feature_store(path: Path, utterances: Iterable[tuple]) -> None:
                 out.append(np.asarray(s).transpose(1, 0, 2))
             rows["index"].append(index)
             rows["origin"].append(origin)
-            # a class id is a label of length -1, a sequence its tokens, no label (QbE) length -2
-            value = np.atleast_1d(np.asarray(-1 if label is None else label, np.int64))
+            # a class id is a label of length -1, a sequence its tokens, no label (QbE) length -2; a
+            # label of frames x speakers is stored flat, with its column count
+            value = np.asarray(-1 if label is None else label, np.int64)
+            rows["label_columns"].append(value.shape[1] if value.ndim == 2 else 0)
+            value = np.atleast_1d(value.reshape(-1))
             rows["label"].append(value)
             rows["label_length"].append(-2 if label is None else len(value) if np.ndim(label) else -1)
         for out in files:
@@ -198,6 +201,7 @@ def write_feature_store(path: Path, utterances: Iterable[tuple]) -> None:
         np.savez(buffer, num_sets=np.array(len(files)), index=np.asarray(rows["index"], np.int64),
                  origin=np.asarray(rows["origin"], dtype=str), offset=np.asarray(rows["offset"], np.int64),
                  frames=np.asarray(rows["frames"], np.int64), label_length=np.asarray(rows["label_length"], np.int64),
+                 label_columns=np.asarray(rows["label_columns"], np.int64),
                  label=np.concatenate(rows["label"]) if rows["label"] else np.zeros(0, np.int64))
         (tmp / INDEX_NAME).write_bytes(buffer.getvalue())
         if path.exists():
@@ -227,8 +231,10 @@ def read_feature_store(path: Path) -> list[FeatureSet]:
     order = np.argsort(index["index"], kind="stable")
     lengths = index["label_length"]
     starts = np.concatenate([[0], np.cumsum(np.abs(np.where(lengths < 0, 1, lengths)))])
+    columns = index["label_columns"]
     label = lambda i: (None if lengths[i] == -2 else int(index["label"][starts[i]]) if lengths[i] == -1
-                       else index["label"][starts[i]:starts[i + 1]].astype(np.int32))
+                       else index["label"][starts[i]:starts[i + 1]].astype(np.int32).reshape(
+                           (-1, columns[i]) if columns[i] else (-1,)))
     labels = [label(i) for i in order]
     indices, origins = [int(i) for i in index["index"][order]], [str(o) for o in index["origin"][order]]
     sets = []
@@ -268,6 +274,15 @@ def label_description(label_spec) -> dict | None:
         return {"field": label_spec.field, "key": label_spec.key, "max_length": label_spec.max_length,
                 "vocab": {"tokens": list(vocab.tokens), "kind": vocab.kind, "blank": vocab.blank, "pad": vocab.pad,
                           "unk": vocab.unk, "word_delimiter": vocab.word_delimiter}}
+    if isinstance(label_spec, ClassGroupLabels):
+        return {"fields": list(label_spec.fields), "key": label_spec.key,
+                "classes": [list(group.names) for group in label_spec.groups]}
+    if isinstance(label_spec, SpeakerActivityLabels):
+        return {"field": label_spec.field, "key": label_spec.key, "speakers": label_spec.num_speakers,
+                "frame_seconds": label_spec.frame_seconds}
+    if isinstance(label_spec, TrialLabels):  # the trials themselves: another list is other data
+        return {"trials": hashlib.sha1(np.ascontiguousarray(label_spec.trials).tobytes()).hexdigest(),
+                "count": int(len(label_spec.trials)), "key": label_spec.key}
     return {"field": label_spec.field, "key": label_spec.key, "classes": list(label_spec.classes.names)}
 
 
@@ -288,7 +303,7 @@ def _matches(data: FeatureSet, source, label_spec) -> bool:
     """Whether a stored set's utterances and labels are those `source` has now."""
     if data.indices is None or data.origins is None or not len(data.indices) == len(data.origins) == len(data):
         return False
-    sequence = isinstance(label_spec, SequenceLabels)
+    arrays = isinstance(label_spec, (SequenceLabels, ClassGroupLabels, SpeakerActivityLabels))
     for index, origin, label in zip(data.indices, data.origins, data.labels):
         if not 0 <= index < len(source) or source.origin(index) != origin:
             return False
@@ -300,7 +315,7 @@ def _matches(data: FeatureSet, source, label_spec) -> bool:
             now = label_spec.encode(source.fields(index), origin)
         except DataError:  # the recomputation reports it, as it would without a cache
             return False
-        if not (np.array_equal(now, label) if sequence else now == label):
+        if not (np.array_equal(now, label) if arrays else now == label):
             return False
     return True
 

@@ -10,8 +10,9 @@ as `data.AudioLoader` shuffles a training epoch. So the batch of a train step is
 (seed, epoch, position): a resumed run reads what an uninterrupted one would, and the cached and
 on-the-fly modes read the same batches.
 
-Every batch holds `example_mask` bool `[B]` and the labels: `labels` int32 `[B]` (class ids) or
-`[B, W]` with `label_mask` (CTC), plus either `audio` float32 `[B, S]` and `audio_mask` int32
+Every batch holds `example_mask` bool `[B]` and the labels (`label_layout` of the probe's kind):
+`labels` int32 `[B]` (class ids; zeros for a verification split's trial utterances), `[B, G]`
+(an intent's slots), `[B, W]` with `label_mask` (CTC) or uint8 `[B, W, S]` (speaker activity), plus either `audio` float32 `[B, S]` and `audio_mask` int32
 `[B, S]` (`AudioBatches`: decoded by the loader's threads while the device works) or `features`
 float16 `[K, L+1, B, T, D]` and `frame_mask` bool `[B, T]` (`FeatureBatches`: read from memory-
 mapped cache entries by a background thread).
@@ -54,8 +55,14 @@ def read_split(bundle, source, label_spec, batch_size: int, num_buckets: int) ->
     return SplitData(loader.lengths.copy(), labels, tuple(loader.bucket_lengths)), loader
 
 
+def label_layout(kind: str) -> str:
+    """How a probe kind's labels are batched: `sequence` (CTC), `frames` (speaker activity),
+    `groups` (intent slots) or `class` (one id)."""
+    return {"ctc": "sequence", "diarization": "frames", "intent": "groups"}.get(kind, "class")
+
+
 def label_width(labels: Sequence) -> int:
-    """The padded width of sequence labels (the loader's rule: the longest, rounded up to 8)."""
+    """The padded width of sequence or frame labels (the loader's rule: the longest, rounded up to 8)."""
     return -(-max((len(label) for label in labels), default=1) // 8) * 8
 
 
@@ -74,12 +81,13 @@ def _ahead(items: Iterator, work: Callable, depth: int = PREFETCH) -> Iterator:
 class FeatureBatches:
     """Batches of K `FeatureSet`s sharing labels (module docstring). `split` gives the planning
     lengths and buckets; `padded_frames(bucket)` is a bucket's frame count (the encoder's frame
-    rule for buckets in samples, the bucket itself for buckets in frames); `width`: the CTC label
-    width (None for class labels)."""
+    rule for buckets in samples, the bucket itself for buckets in frames); `width`: the padded
+    width of sequence or frame labels; `layout`: `label_layout` of the probe's kind."""
 
     def __init__(self, sets: Sequence[FeatureSet], split: SplitData, batch_size: int,
-                 padded_frames: Callable[[int], int], width: int | None):
+                 padded_frames: Callable[[int], int], width: int | None, layout: str = "class"):
         self.sets, self.split, self.batch_size, self.width = list(sets), split, batch_size, width
+        self.layout = layout
         self.padded_frames = padded_frames
         self.labels = sets[0].labels
         self.steps_per_epoch = len(self._plan(None))
@@ -101,7 +109,7 @@ class FeatureBatches:
                 features[k, :, row, :n] = states[:, :n]
             frame_mask[row, :n] = True
         batch = {"features": features, "frame_mask": frame_mask, "example_mask": plan.indices >= 0}
-        batch.update(_labels(self.labels, plan.indices, self.width))
+        batch.update(_labels(self.labels, plan.indices, self.width, self.layout))
         return plan.indices, batch
 
     def train(self, seed: int, start_step: int) -> Iterator[dict]:
@@ -120,10 +128,20 @@ class FeatureBatches:
         return _ahead(iter(self._plan(None)), self._assemble)
 
 
-def _labels(labels: Sequence, rows: np.ndarray, width: int | None) -> dict:
-    """`labels` (and `label_mask`) of a batch's rows (-1: filler)."""
-    if width is None:
+def _labels(labels: Sequence, rows: np.ndarray, width: int | None, layout: str = "class") -> dict:
+    """`labels` (and `label_mask`) of a batch's rows (-1: filler), batched as `layout` says."""
+    if layout == "class":
         return {"labels": np.array([labels[i] if i >= 0 else 0 for i in rows], np.int32)}
+    if layout == "groups":
+        groups = len(next(labels[i] for i in rows if i >= 0))
+        return {"labels": np.array([labels[i] if i >= 0 else np.zeros(groups) for i in rows], np.int32)}
+    if layout == "frames":
+        speakers = next(labels[i] for i in rows if i >= 0).shape[1]
+        values = np.zeros((len(rows), width, speakers), np.uint8)
+        for row, i in enumerate(rows):
+            if i >= 0:
+                values[row, :len(labels[i])] = labels[i][:width]
+        return {"labels": values}
     values, mask = np.zeros((len(rows), width), np.int32), np.zeros((len(rows), width), np.int32)
     for row, i in enumerate(rows):
         if i >= 0:

@@ -55,12 +55,13 @@ from speechft_jax.evaluate.features import (
     FeatureSet, cached_feature_sets, feature_cache_key, label_description, source_description,
 )
 from speechft_jax.evaluate.frozen_encoders import FrozenEncoders
-from speechft_jax.evaluate.probe import ProbeResult, ProbeSpec, WeightedSumProbe, probe_loss
-from speechft_jax.evaluate.probe_batches import AudioBatches, FeatureBatches, SplitData, label_width, read_split
+from speechft_jax.evaluate.probe import ProbeResult, ProbeSpec, WeightedSumProbe, probe_loss, scored_output
+from speechft_jax.evaluate.probe_batches import (
+    AudioBatches, FeatureBatches, SplitData, label_layout, label_width, read_split,
+)
+from speechft_jax.evaluate.probe_scoring import extra_metrics, split_metrics
 from speechft_jax.evaluate.probe_settings import ProbeSettings
 from speechft_jax.evaluate.probe_state import ProbeMetrics, ProbeWorkDir
-from speechft_jax.tasks.ctc import ctc_greedy_decode
-from speechft_jax.tasks.metrics import error_rate
 
 SPLITS = ("train", "dev", "test")
 logger = logging.getLogger(__name__)
@@ -74,7 +75,7 @@ class ProbePrograms:
     init: Callable       # (seed, K, n_lr, hidden) -> params [K, n_lr, ...]
     optimizer: optax.GradientTransformation
     step: Callable       # (params, opt_state, inputs, batch) -> (params, opt_state, loss [K, n_lr])
-    logits: Callable     # (params, inputs, batch) -> (logits [K, n_lr, B, ...], frame_mask [B, T])
+    logits: Callable     # (params, inputs, batch) -> (scored outputs [K, n_lr, B, ...], frame_mask [B, T])
     keep_best: Callable  # (best, params, improved [K, n_lr]) -> best
 
 
@@ -107,7 +108,7 @@ def probe_programs(spec: ProbeSpec, num_states: int, forward: Callable | None) -
 
     def logits(params, inputs, batch):
         states, frame_mask = states_of(inputs, batch)
-        apply = lambda p, s: model.apply({"params": p}, s, frame_mask)
+        apply = lambda p, s: scored_output(spec, model.apply({"params": p}, s, frame_mask))
         return jax.vmap(jax.vmap(apply, in_axes=(0, None)), in_axes=(0, 0))(params, states), frame_mask
 
     def init(seed, count, num_lrs, hidden):
@@ -123,49 +124,12 @@ def probe_programs(spec: ProbeSpec, num_states: int, forward: Callable | None) -
                          jax.jit(step, donate_argnums=(0, 1)), jax.jit(logits), jax.jit(keep_best))
 
 
-# ---------------------------------------------------------------------------------- scoring
-def _scores(spec: ProbeSpec, programs: ProbePrograms, params, inputs, batches) -> np.ndarray:
-    """The metric of every probe `[K, n_lr]` over one pass of a split's `batches` (`once()`, `labels`)."""
-    refs, hyps, correct, count = [], None, 0, 0
-    for rows, batch in batches.once():
-        logits, frame_mask = jax.device_get(programs.logits(params, inputs, batch))
-        real = np.flatnonzero(rows >= 0)
-        if spec.kind == "ctc":
-            hyps = hyps or [[[] for _ in range(logits.shape[1])] for _ in range(logits.shape[0])]
-            refs += [" ".join(map(str, batches.labels[rows[r]])) for r in real]
-            for k, by_lr in enumerate(hyps):
-                for j, out in enumerate(by_lr):
-                    out += [" ".join(map(str, d)) for d in ctc_greedy_decode(logits[k, j, real], frame_mask[real],
-                                                                             spec.blank_id)]
-        else:
-            truth = np.array([batches.labels[rows[r]] for r in real])
-            correct = correct + (logits[:, :, real].argmax(-1) == truth).sum(-1)
-            count += len(real)
-    if spec.kind == "ctc":
-        if spec.word_delimiter_id is not None:  # WER: the words are the runs of ids between delimiters
-            refs = [_words(r, spec.word_delimiter_id) for r in refs]
-            hyps = [[[_words(h, spec.word_delimiter_id) for h in out] for out in by_lr] for by_lr in hyps]
-        return np.array([[error_rate(refs, out) for out in by_lr] for by_lr in hyps])
-    return np.asarray(correct / max(count, 1), np.float64)
-
-
-def _words(ids: str, delimiter: int) -> str:
-    """A space-separated id sequence as words: each run of ids between word delimiters becomes one
-    token (`"3 4 1 5"` with delimiter 1 -> `"3_4 5"`)."""
-    words, current = [], []
-    for token in ids.split():
-        if token == str(delimiter):
-            words, current = words + (["_".join(current)] if current else []), []
-        else:
-            current.append(token)
-    return " ".join(words + (["_".join(current)] if current else []))
-
-
 # ---------------------------------------------------------------------------------- training
 def initial_state(programs: ProbePrograms, count: int, learning_rates: Sequence[float], hidden: int,
-                  seed: int) -> dict:
+                  seed: int, extras: Sequence[str] = ()) -> dict:
     """The probes before their first step: `params` and `opt_state` (leading axes `[K, n_lr]`, the
-    same initialisation everywhere, learning rate j in column j), best-dev parameters and scores."""
+    same initialisation everywhere, learning rate j in column j), best-dev parameters and scores
+    (and `best_<name>` of each metric in `extras` reported beside the probe's own)."""
     params = programs.init(seed, count, len(learning_rates), hidden)
     opt_state = jax.vmap(jax.vmap(programs.optimizer.init))(params)
     shape = (count, len(learning_rates))
@@ -175,7 +139,7 @@ def initial_state(programs: ProbePrograms, count: int, learning_rates: Sequence[
                                 "best_params": jax.tree_util.tree_map(jnp.copy, params)}, jax.devices()[0])
     # the scores stay on the host in float64, as the metrics compute them
     return {**on_device, "best_score": np.full(shape, -np.inf), "best_dev": np.full(shape, np.nan),
-            "best_step": np.zeros(shape, np.int64)}
+            "best_step": np.zeros(shape, np.int64), **{f"best_{name}": np.full(shape, np.nan) for name in extras}}
 
 
 def _train(spec: ProbeSpec, batches: Mapping, settings: ProbeSettings, *, count: int, num_states: int, hidden: int,
@@ -183,7 +147,7 @@ def _train(spec: ProbeSpec, batches: Mapping, settings: ProbeSettings, *, count:
     """The loop (module docstring): `batches` maps each split to its `FeatureBatches` / `AudioBatches`."""
     lrs = tuple(float(lr) for lr in settings.learning_rates)
     programs = probe_programs(spec, num_states, forward)
-    run = initial_state(programs, count, lrs, hidden, seed)
+    run = initial_state(programs, count, lrs, hidden, seed, extra_metrics(spec))
     folder = None if work_dir is None else ProbeWorkDir(work_dir, fingerprint, spec.name, settings.checkpoint_every)
     start = 0
     if folder is not None:
@@ -201,7 +165,12 @@ def _train(spec: ProbeSpec, batches: Mapping, settings: ProbeSettings, *, count:
             run["last_loss"] = loss
             dev = None
             if step == settings.steps or (settings.eval_every and step % settings.eval_every == 0):
-                dev = _scores(spec, programs, run["params"], inputs, batches["dev"])
+                dev_metrics = split_metrics(spec, functools.partial(programs.logits, run["params"], inputs),
+                                            batches["dev"])
+                dev = dev_metrics[spec.metric]
+                for name in extra_metrics(spec):  # the dev metrics reported beside, at the best dev
+                    run[f"best_{name}"] = np.where(sign * dev > run["best_score"], dev_metrics[name],
+                                                   run[f"best_{name}"])
                 improved = sign * dev > run["best_score"]
                 run["best_params"] = programs.keep_best(run["best_params"], run["params"], jnp.asarray(improved))
                 run["best_score"] = np.where(improved, sign * dev, run["best_score"])
@@ -217,7 +186,9 @@ def _train(spec: ProbeSpec, batches: Mapping, settings: ProbeSettings, *, count:
         metrics.close()
         if folder is not None:
             folder.close()
-    test = _scores(spec, programs, run["best_params"], inputs, batches["test"])
+    test_metrics = split_metrics(spec, functools.partial(programs.logits, run["best_params"], inputs),
+                                 batches["test"])
+    test = test_metrics[spec.metric]
     best_score, best_dev, best_step = run["best_score"], run["best_dev"], run["best_step"]
     last_loss = np.asarray(run["last_loss"])
     weights = np.asarray(jax.nn.softmax(run["best_params"]["layer_weights"], axis=-1), np.float64)
@@ -228,7 +199,11 @@ def _train(spec: ProbeSpec, batches: Mapping, settings: ProbeSettings, *, count:
             spec.name, spec.metric, float(best_dev[k, j]), float(test[k, j]), lrs[j], weights[k, j].round(4).tolist(),
             {str(lr): float(best_dev[k, i]) for i, lr in enumerate(lrs)},
             {"best_step": int(best_step[k, j]), "final_train_loss": float(last_loss[k, j]),
-             "test_by_lr": {str(lr): float(test[k, i]) for i, lr in enumerate(lrs)}, **details}))
+             "test_by_lr": {str(lr): float(test[k, i]) for i, lr in enumerate(lrs)},
+             # the metrics reported beside the probe's own (slot-value CER, minDCF, DER's parts)
+             **{f"dev_{name}": float(run[f"best_{name}"][k, j]) for name in extra_metrics(spec)},
+             **{f"test_{name}": float(test_metrics[name][k, j]) for name in extra_metrics(spec)},
+             **details}))
     return results
 
 
@@ -291,7 +266,8 @@ def train_probes(spec: ProbeSpec, encoders: FrozenEncoders, splits: Mapping[str,
     budget = settings.cache_budget_gb if cache_budget_gb is None else cache_budget_gb
     bundle = encoders.bundle
     read = {split: read_split(bundle, *splits[split], settings.batch_size, settings.num_buckets) for split in SPLITS}
-    width = label_width(read["train"][0].labels) if spec.kind == "ctc" else None
+    layout = label_layout(spec.kind)
+    width = label_width(read["train"][0].labels) if layout in ("sequence", "frames") else None
     with contextlib.ExitStack() as stack:
         needed = cache_bytes(encoders, [read[split][0].lengths for split in SPLITS])
         keys = {split: feature_cache_key(f"{spec.name}-{split}", encoders.fingerprint, bundle, *splits[split],
@@ -311,11 +287,13 @@ def train_probes(spec: ProbeSpec, encoders: FrozenEncoders, splits: Mapping[str,
                 if sets[0].indices != list(range(len(source))):  # batches index the sets by source index
                     raise ValueError(f"{directory / keys[split]}: the cache entry does not hold every utterance")
                 batches[split] = FeatureBatches(sets, read[split][0], settings.batch_size, bundle.config.num_frames,
-                                                width)
+                                                width, layout)
             forward = None
         else:
             batches = {split: AudioBatches(*splits[split], *read[split], settings.batch_size) for split in SPLITS}
             forward = encoders.forward
+        for split in SPLITS:  # what verification and diarization score against: trials, reference segments
+            batches[split].source, batches[split].label_spec = splits[split]
         return _train(spec, batches, settings, count=encoders.count, num_states=encoders.num_states,
                       hidden=encoders.hidden, inputs=None if forward is None else encoders.inputs, forward=forward,
                       work_dir=work_dir, fingerprint=probe_fingerprint(spec, settings, encoders, splits, chosen, seed),
@@ -324,18 +302,25 @@ def train_probes(spec: ProbeSpec, encoders: FrozenEncoders, splits: Mapping[str,
 
 def train_probe(spec: ProbeSpec, train: FeatureSet, dev: FeatureSet, test: FeatureSet, *,
                 learning_rates: Sequence[float] = (1e-4, 1e-3, 1e-2), steps: int = 1000, batch_size: int = 16,
-                eval_every: int = 0, num_buckets: int = 4, seed: int = 0, progress: bool = True) -> ProbeResult:
+                eval_every: int = 0, num_buckets: int = 4, seed: int = 0, progress: bool = True,
+                scored_against: Mapping[str, tuple] | None = None) -> ProbeResult:
     """Probes of one learning-rate grid on features already held in memory (`FeatureSet`s of any
-    source), picked on `dev`, reported on `test`; batches padded to `num_buckets` frame lengths."""
+    source), picked on `dev`, reported on `test`; batches padded to `num_buckets` frame lengths.
+    Verification and diarization probes score dev and test against `scored_against[split]` =
+    `(source, label spec)`: the split's trial list, or its sources' reference segments."""
     settings = ProbeSettings(steps=steps, learning_rates=tuple(learning_rates), batch_size=batch_size,
                              num_buckets=num_buckets, eval_every=eval_every)
     settings.validate()
-    width = label_width(train.labels) if spec.kind == "ctc" else None
+    if spec.kind in ("verification", "diarization") and not scored_against:
+        raise ValueError(f"train_probe: {spec.kind} probes need `scored_against` (their dev and test references)")
+    layout = label_layout(spec.kind)
+    width = label_width(train.labels) if layout in ("sequence", "frames") else None
     batches = {}
     for split, data in zip(SPLITS, (train, dev, test)):
         frames = np.array([f.shape[1] for f in data.features], np.int64)
         plan = SplitData(frames, data.labels, choose_bucket_lengths(frames, num_buckets, multiple=8))
-        batches[split] = FeatureBatches([data], plan, batch_size, lambda bucket: bucket, width)
+        batches[split] = FeatureBatches([data], plan, batch_size, lambda bucket: bucket, width, layout)
+        batches[split].source, batches[split].label_spec = (scored_against or {}).get(split, (None, None))
     (result,) = _train(spec, batches, settings, count=1, num_states=train.num_states, hidden=train.hidden,
                        inputs=None, forward=None, work_dir=None, fingerprint="", seed=seed, progress=progress,
                        details={})

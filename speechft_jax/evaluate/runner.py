@@ -41,7 +41,18 @@ def probe_spec(definition: TaskDefinition, label_spec) -> ProbeSpec:
                 raise ConfigError(f"task {definition.name!r}: metric wer needs a character vocabulary with a word "
                                   f"delimiter ({vocab.word_delimiter!r}); this one is a {vocab.kind} vocabulary")
             delimiter = vocab.token_id(vocab.word_delimiter)
+        if definition.metric == "slot_type_f1":
+            return ProbeSpec(definition.name, "ctc", vocab.size, vocab.blank_id, **sizes, metric_name="slot_type_f1",
+                             tokens=tuple(vocab.tokens))
         return ProbeSpec(definition.name, "ctc", vocab.size, vocab.blank_id, **sizes, word_delimiter_id=delimiter)
+    if definition.kind == "intent":
+        return ProbeSpec(definition.name, "intent", sum(label_spec.sizes), **sizes, groups=label_spec.sizes)
+    if definition.kind == "verification":
+        return ProbeSpec(definition.name, "verification", len(label_spec.classes), **sizes,
+                         embedding_dim=head.projection_dim)
+    if definition.kind == "diarization":
+        return ProbeSpec(definition.name, "diarization", label_spec.num_speakers, **sizes,
+                         frame_seconds=label_spec.frame_seconds)
     return ProbeSpec(definition.name, "classification", len(label_spec.classes), **sizes)
 
 

@@ -12,7 +12,9 @@ FBANK and SOTA points) and `paper-fbank+wavlm-large` (the SUPERB paper's FBANK, 
 WavLM paper's Large results as SOTA). No public set reproduces the Speech-FT paper's totals
 exactly; a score is only comparable with scores computed against the same set, so it is always
 reported with the set's name. Units: % for error rates, accuracies, EER, DER, F1 and CER; QbE's
-MTWV as a fraction.
+MTWV as a fraction. `superb_metrics(task, result)` turns a probe's result (fractions) into the
+set's metrics of SUPERB task `task` (one of `SUPERB_TASKS`); `score_results` scores the tasks of an
+evaluation that stand for SUPERB tasks.
 """
 
 from __future__ import annotations
@@ -25,6 +27,15 @@ from typing import Mapping
 from speechft_jax.errors import ConfigError
 
 REFERENCE_FILE = Path(__file__).resolve().parents[1] / "assets" / "superb_reference.json"
+SUPERB_TASKS = ("pr", "asr", "ks", "qbe", "sid", "asv", "sd", "er", "ic", "sf")
+# SUPERB task -> {the reference set's metric: (the probe result's metric, or details key of the
+# test value reported beside it; the factor to the set's unit)}
+RESULT_METRICS = {
+    "pr": {"per": ("error_rate", 100.0)}, "asr": {"wer": ("wer", 100.0)}, "ks": {"accuracy": ("accuracy", 100.0)},
+    "qbe": {"mtwv": ("mtwv", 1.0)}, "sid": {"accuracy": ("accuracy", 100.0)}, "asv": {"eer": ("eer", 100.0)},
+    "sd": {"der": ("der", 100.0)}, "er": {"accuracy": ("accuracy", 100.0)}, "ic": {"accuracy": ("accuracy", 100.0)},
+    "sf": {"f1": ("slot_type_f1", 100.0), "cer": ("test_slot_value_cer", 100.0)},
+}
 
 
 @dataclass(frozen=True)
@@ -71,3 +82,36 @@ def superb_score(results: Mapping[str, Mapping[str, float]], reference: Referenc
             part += (value - points["fbank"]) / (points["sota"] - points["fbank"])
         total += part / len(metrics)
     return 1000.0 * total / len(results)
+
+
+def superb_metrics(task: str, result) -> dict[str, float]:
+    """`{metric: test value in the set's unit}` of a `ProbeResult` standing for SUPERB task `task`;
+    a result scored by another metric (a PR probe reporting WER, say) is a one-line `ConfigError`."""
+    if task not in RESULT_METRICS:
+        raise ConfigError(f"superb: {task!r}, expected one of {', '.join(SUPERB_TASKS)}")
+    values = {}
+    for metric, (name, factor) in RESULT_METRICS[task].items():
+        if name == result.metric:
+            values[metric] = result.test * factor
+        elif name in result.details:
+            values[metric] = result.details[name] * factor
+        else:
+            raise ConfigError(f"task {result.task!r}: SUPERB's {task} is scored by {name}, but the probe reports "
+                              f"{result.metric}")
+    return values
+
+
+def score_results(results: Mapping[str, object], superb_tasks: Mapping[str, str],
+                  reference: ReferenceSet) -> tuple[float, dict[str, dict[str, float]]]:
+    """`(SUPERB score, {SUPERB task: its metrics})` of the `results` (`{task name: ProbeResult}`)
+    whose tasks stand for a SUPERB task (`superb_tasks`: task name -> SUPERB task); two tasks
+    standing for the same SUPERB task are a one-line `ConfigError`."""
+    metrics: dict[str, dict[str, float]] = {}
+    for name, result in results.items():
+        task = superb_tasks.get(name)
+        if task is None:
+            continue
+        if task in metrics:
+            raise ConfigError(f"superb: two tasks stand for SUPERB's {task!r}; mark one only")
+        metrics[task] = superb_metrics(task, result)
+    return superb_score(metrics, reference), metrics

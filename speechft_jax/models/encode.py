@@ -28,7 +28,8 @@ from speechft_jax.data.labels import LabelSpec, SequenceLabels
 class EncodedUtterance:
     """One utterance's forward output. `states` `[..., frames, D]` is a view of its batch's host
     array (copy or cast it to keep it past the batch); `labels` holds one encoded label per label
-    spec asked for: an int (a class) or an int32 array `[tokens]` (a sequence)."""
+    spec asked for: an int (a class), an int32 array `[tokens]` (a sequence) or `[slots]`, or uint8
+    `[frames, speakers]` (speaker activity)."""
 
     index: int
     states: np.ndarray
@@ -36,9 +37,11 @@ class EncodedUtterance:
     labels: tuple[Any, ...] = ()
 
 
-def _row_label(batch: dict, spec: LabelSpec, row: int):
+def _row_label(batch: dict, spec: LabelSpec, row: int, encoded: dict):
     if isinstance(spec, SequenceLabels):
         return batch[spec.key][row, :batch[spec.lengths_key][row]].copy()
+    if batch[spec.key].ndim > 1:  # slot ids, or speaker activity (whose padding the batch does not keep)
+        return encoded[spec.key]
     return int(batch[spec.key][row])
 
 
@@ -65,7 +68,8 @@ def encode_source(bundle, source, forward: Callable, *, labels: Sequence[LabelSp
             states, frame_mask = jax.device_get(forward(batch["audio"], batch["audio_mask"]))
             for row in np.flatnonzero(batch["example_mask"]):
                 frames = int(frame_mask[row].sum())
-                yield EncodedUtterance(int(batch["example_index"][row]), states[..., row, :frames, :], frames,
-                                       tuple(_row_label(batch, spec, row) for spec in labels))
+                index = int(batch["example_index"][row])
+                yield EncodedUtterance(index, states[..., row, :frames, :], frames,
+                                       tuple(_row_label(batch, spec, row, loader.encoded[index]) for spec in labels))
     finally:
         loader.close()

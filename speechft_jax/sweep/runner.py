@@ -35,6 +35,7 @@ import numpy as np
 from speechft_jax.checkpoints import load_pretrained
 from speechft_jax.evaluate.config import EvalTask
 from speechft_jax.evaluate.features import check_writable
+from speechft_jax.evaluate.probe import HIGHER_IS_BETTER as PROBE_HIGHER_IS_BETTER
 from speechft_jax.evaluate.probe_training import train_probes
 from speechft_jax.evaluate.runner import probe_spec, qbe_result
 from speechft_jax.evaluate.similarity import similarity_report, weight_change
@@ -53,12 +54,12 @@ PROBES_DIR = "probes"  # output_dir/probes/<task>/: probe checkpoints and metric
 logger = logging.getLogger(__name__)
 
 
-HIGHER_IS_BETTER = ("accuracy", "mtwv")
+HIGHER_IS_BETTER = PROBE_HIGHER_IS_BETTER + ("mtwv",)
 
 
 def task_score(result, split: str = "test") -> float:
-    """A `ProbeResult`'s `split` ("dev" or "test") metric with higher better: accuracy or MTWV as
-    they are, 1 - an error rate."""
+    """A `ProbeResult`'s `split` ("dev" or "test") metric with higher better: accuracy, slot-type F1
+    or MTWV as they are, 1 - an error rate (PER, WER, EER, DER)."""
     value = getattr(result, split)
     return value if result.metric in HIGHER_IS_BETTER else 1.0 - value
 

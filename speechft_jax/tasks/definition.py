@@ -1,6 +1,7 @@
 """What a task is, for training and evaluation alike: `TaskDefinition`, frozen once built.
 
-A task is its name, its kind (ctc, classification, or the self-supervised hubert and score), the
+A task is its name, its kind (ctc, classification, SUPERB's intent, verification and diarization,
+the probes' qbe, or the self-supervised hubert and score), the
 head on top of the encoder (`HeadSpec`), the metric it is scored by, how its labels are read
 (`LabelDefinition`: the source's own, a vocabulary or class file, or built from the train split)
 and a data source per split (`splits`: "train", "dev", "test", each a `DataConfig`; any may be
@@ -21,20 +22,29 @@ from typing import Literal, Mapping
 
 from speechft_jax.data.config import DataConfig
 from speechft_jax.data.errors import DataError
-from speechft_jax.data.labels import ClassLabel, SequenceLabels
+from speechft_jax.data.labels import (
+    ClassGroupLabels, ClassLabel, SequenceLabels, SpeakerActivityLabels, TrialLabels,
+)
 from speechft_jax.data.lexicon import PhoneticSource, read_lexicon
+from speechft_jax.data.trials import read_trials
 from speechft_jax.data.vocab import ClassLabels, Vocabulary
 from speechft_jax.errors import ConfigError
 
 SELF_SUPERVISED_KINDS = ("hubert", "score")
-# qbe: query-by-example detection, evaluated without training (evaluate/qbe.py)
-TASK_KINDS = ("ctc", "classification", "qbe") + SELF_SUPERVISED_KINDS
+# qbe: query-by-example detection, evaluated without training (evaluate/qbe.py); intent: one class
+# per slot (action, object, location); verification: speaker embeddings scored on trials;
+# diarization: the frame-level activity of two speakers. The last four are evaluation kinds only.
+TASK_KINDS = ("ctc", "classification", "intent", "verification", "diarization", "qbe") + SELF_SUPERVISED_KINDS
+INTENT_SLOTS = ("action", "object", "location")  # Fluent Speech Commands' slots, an intent's default
 SPLITS = ("train", "dev", "test")
 # how a task of each kind is scored: the probes' metric, the trainer's loss for self-supervised ones
-METRICS = {"ctc": "error_rate", "classification": "accuracy", "qbe": "mtwv", "hubert": "loss", "score": "loss"}
+METRICS = {"ctc": "error_rate", "classification": "accuracy", "intent": "accuracy", "verification": "eer",
+           "diarization": "der", "qbe": "mtwv", "hubert": "loss", "score": "loss"}
 # the metrics a task of each kind may name: a CTC task scores token error rate (PER for phones, CER
-# for characters) or, with a character vocabulary, WER over the words its word delimiter separates
-KIND_METRICS = {"ctc": ("error_rate", "wer"), "classification": ("accuracy",), "qbe": ("mtwv",),
+# for characters), with a character vocabulary WER over the words its word delimiter separates, or
+# over slot-tagged characters slot filling's slot-type F1 (the slot-value CER beside it)
+KIND_METRICS = {"ctc": ("error_rate", "wer", "slot_type_f1"), "classification": ("accuracy",),
+                "intent": ("accuracy",), "verification": ("eer",), "diarization": ("der",), "qbe": ("mtwv",),
                 "hubert": ("loss",), "score": ("loss",)}
 LEXICON_FIELD = "phones"  # the field a lexicon turns a word transcription into (data/lexicon.py)
 
@@ -72,7 +82,11 @@ class LabelDefinition:
     `field` names the label column; a CTC vocabulary comes from the `vocab` file (tokens split as
     `vocab_kind` says) or is built from the train split; a class list from the `classes` file, the
     source's own class names (a Hugging Face ClassLabel), or the train split's values. `lexicon`
-    (a `WORD PH1 PH2 ...` file) turns the words of `field` into phones, which are then the labels."""
+    (a `WORD PH1 PH2 ...` file) turns the words of `field` into phones, which are then the labels.
+    An intent reads one class per field of `slots` (default `INTENT_SLOTS`), each class list built
+    from the train split; verification trains on the speaker ids of `field` (default `speaker`)
+    and is scored on its dev and test splits' trial lists (the source's own `TrialLabels`);
+    diarization reads speaker segments from `field` (default `segments`)."""
 
     field: str | None = None
     vocab: str | None = None
@@ -80,17 +94,28 @@ class LabelDefinition:
     classes: str | None = None
     lexicon: str | None = None
     lexicon_stress: bool = False
+    slots: tuple[str, ...] = ()
 
     @classmethod
-    def of(cls, data: DataConfig) -> "LabelDefinition":
-        """The label settings of a `data` section (its keys of the same names)."""
-        return cls(**{f.name: getattr(data, f.name) for f in dataclasses.fields(cls)})
+    def of(cls, data: DataConfig, **settings) -> "LabelDefinition":
+        """The label settings of a `data` section (its keys of the same names), and `settings`
+        a data section has no key for (`slots`)."""
+        return cls(**{f.name: getattr(data, f.name) for f in dataclasses.fields(cls) if hasattr(data, f.name)},
+                   **settings)
 
     def spec(self, kind: str, train_source, where: str):
         """The `SequenceLabels` (ctc) or `ClassLabel` of a task of `kind`, read from the files named
         or built from `train_source` (the train split, lexicon applied)."""
         field = LEXICON_FIELD if self.lexicon else self.field
         vocab_kind = "phone" if self.lexicon else self.vocab_kind
+        if kind == "intent":
+            slots = self.slots or INTENT_SLOTS
+            return ClassGroupLabels(tuple(slots), tuple(ClassLabels.build(_label_values(train_source, slot, where),
+                                                                          field_name=slot) for slot in slots))
+        if kind == "diarization":
+            return SpeakerActivityLabels(field or "segments")
+        if kind == "verification":
+            field = field or "speaker"
         if kind == "ctc":
             if self.vocab:
                 vocab = Vocabulary.load(self.vocab, kind=vocab_kind)
@@ -106,13 +131,19 @@ class LabelDefinition:
         return ClassLabel(field, classes)
 
 
+# the labels a task of each kind reads (verification: class ids to train on, trials to score)
+EXPECTED_LABELS = {"ctc": SequenceLabels, "intent": ClassGroupLabels, "diarization": SpeakerActivityLabels}
+LABEL_NAMES = {SequenceLabels: "sequence", ClassLabel: "class", ClassGroupLabels: "slot-group",
+               SpeakerActivityLabels: "speaker-activity", TrialLabels: "trial-list"}
+
+
 @dataclass(frozen=True)
 class TaskDefinition:
     """One task (module docstring). `splits` becomes a read-only mapping; `metric` defaults to the
     kind's (`METRICS`)."""
 
     name: str
-    kind: Literal["ctc", "classification", "qbe", "hubert", "score"]
+    kind: Literal["ctc", "classification", "intent", "verification", "diarization", "qbe", "hubert", "score"]
     splits: Mapping[str, DataConfig]
     head: HeadSpec = HeadSpec()
     labels: LabelDefinition = LabelDefinition()
@@ -131,7 +162,7 @@ class TaskDefinition:
         train = splits.get("train")
         if train is not None and train.type == "folder" and self.labels.field is None:
             object.__setattr__(self, "labels", dataclasses.replace(self.labels, field=train.field))
-        if self.kind in ("ctc", "classification") and any(d.labels_from == "none" for d in splits.values()):
+        if self.kind not in SELF_SUPERVISED_KINDS + ("qbe",) and any(d.labels_from == "none" for d in splits.values()):
             raise ConfigError(f"task {self.name!r}: data.labels_from='none', expected folder or sidecar "
                               f"for a {self.kind} task")
         object.__setattr__(self, "metric", self.metric or METRICS[self.kind])
@@ -155,10 +186,16 @@ class TaskDefinition:
         if spec is None:
             train_source = source if split == "train" else self._source("train", where)[0]
             spec = self.labels.spec(self.kind, train_source, where)
-        expected = SequenceLabels if self.kind == "ctc" else ClassLabel
+        expected = EXPECTED_LABELS.get(self.kind, ClassLabel)
+        if self.kind == "verification" and split != "train":
+            expected = TrialLabels
         if not isinstance(spec, expected):
-            raise ConfigError(f"{where}.kind={self.kind!r}, but corpus task {self.splits[split].task!r} has "
-                              f"{'class' if expected is SequenceLabels else 'sequence'} labels")
+            data = self.splits[split]
+            hint = (" (a trial list: data.trials under splits.dev / splits.test)"
+                    if expected is TrialLabels and data.type in ("manifest", "folder") else "")
+            raise ConfigError(f"{where}.kind={self.kind!r}, but {data.type} data"
+                              f"{f' task {data.task!r}' if data.task else ''} gives {LABEL_NAMES[type(spec)]} "
+                              f"labels for its {split} split, expected {LABEL_NAMES[expected]} labels{hint}")
         return source, spec
 
     def _source(self, split: str, where: str):
@@ -166,6 +203,10 @@ class TaskDefinition:
         if split not in self.splits:
             raise ConfigError(f"{where}: no {split!r} split (it has {', '.join(self.splits) or 'none'})")
         data = self.splits[split]
+        trials = getattr(data, "trials", None)
+        if self.kind == "verification" and split != "train" and trials and data.type in ("manifest", "folder"):
+            # a trial list names its own utterances, relative to `root` (default: the list's folder)
+            return read_trials(trials, data.root or Path(trials).parent)
         # a manifest or folder that two splits read must itself say which utterance is whose
         shared = data.type in ("manifest", "folder") and any(
             other.type == data.type and _same_path(other.path, data.path)
