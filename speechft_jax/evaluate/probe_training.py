@@ -7,9 +7,10 @@ states (so no `[P, L+1, B, T, D]` tensor exists), Adam with the learning rate as
 (`optax.inject_hyperparams`). Every probe starts from the same initialisation (key `seed`) and
 reads the same batches. Dev is scored for all probes at once every `settings.eval_every` steps and
 at the end; each probe keeps its best-dev parameters. Per encoder, the learning rate with the best
-dev (the first listed of ties) gives the result: its dev and test metric (CTC greedy decoding ->
-token error rate, or accuracy), its learned layer weights, dev by learning rate, and in `details`
-the best step, the final train loss, test by learning rate and the mode.
+dev (the first listed of ties) gives the result: its dev and test metric (`evaluate/probe_scoring.py`:
+PER/CER/WER or slot-type F1, accuracy, EER, DER), its learned layer weights, dev by learning
+rate, and in `details` the best step, the final train loss, test by learning rate, the metrics
+reported beside the probe's own (`dev_<name>` at the best dev, `test_<name>`) and the mode.
 
 Where the hidden states come from (`mode`, default `settings.mode`):
   on_the_fly  the encoders run inside the jitted step on padded audio batches (`encoders.forward`,

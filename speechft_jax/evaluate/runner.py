@@ -4,7 +4,8 @@
 `TaskDefinition`, with its splits' sources and labels, and its probe settings; the demo corpus's
 are `demo_tasks.demo_eval_tasks`), trains a `WeightedSumProbe` per task with the definition's head
 over the learning-rate grid (picked on dev, reported on test) and returns `{task: ProbeResult}`.
-CTC tasks report an error rate (PER, CER or WER), classification tasks accuracy; a qbe task is
+CTC tasks report an error rate (PER, CER or WER) or slot filling's slot-type F1, classification
+and intent tasks accuracy, verification EER, diarization DER (`probe_spec`); a qbe task is
 query-by-example detection by subsequence DTW on the best dev layer (MTWV, `qbe_result`: the demo
 corpus's keywords in its sentences, or QUESST 2014). `similarity_to_reference(bundle, reference,
 definition, ...)`: per-layer CKA and R^2 of the encoder's features against a reference encoder's
