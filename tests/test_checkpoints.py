@@ -200,6 +200,48 @@ def test_safe_unpickle_reads_namespaces_as_data(tmp_path):
     np.testing.assert_array_equal(loaded["t"].numpy(), np.array([[1, 2], [4, 5]]))
 
 
+class _ReducesToDict:
+    """Pickled as a call of the builtin `dict` (as omegaconf's containers are): protocol 2 names it
+    `__builtin__.dict`."""
+
+    def __reduce__(self):
+        return (dict, ([("normalize", True)],))
+
+
+class _ReducesToEval:
+    def __reduce__(self):
+        return (eval, ("1 + 1",))
+
+
+def test_protocol_2_names_of_builtins_are_read_as_data_and_eval_is_still_refused(tmp_path):
+    path = tmp_path / "x.pt"
+    torch.save({"cfg": _ReducesToDict(), "n": 3}, path, pickle_protocol=2)
+    with zipfile.ZipFile(path) as archive:
+        pickled = archive.read(next(n for n in archive.namelist() if n.endswith("data.pkl")))
+    assert b"__builtin__" in pickled and b"dict" in pickled  # what torch wrote, not what we hoped
+    assert safe_unpickle.load_torch_zip(path) == {"cfg": {"normalize": True}, "n": 3}
+    # Python 2's big integers: `__builtin__.long` applied to a string (raw protocol-2 opcodes)
+    import io
+    raw = b"\x80\x02c__builtin__\nlong\nX\x02\x00\x00\x0042\x85R."
+    assert safe_unpickle._RestrictedUnpickler(io.BytesIO(raw), None, "", "x.pt").load() == 42
+    torch.save({"cfg": _ReducesToEval()}, path, pickle_protocol=2)
+    with pytest.raises(sj.CheckpointError, match=r"refused to load: the pickle asks for __builtin__\.eval"):
+        safe_unpickle.load_torch_zip(path)
+
+
+def test_fairseq_gelu_accurate_is_transformers_gelu_new(tmp_path):
+    """fairseq's `gelu_accurate` is 0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3))): the config
+    names transformers' `gelu_new`, which computes exactly that."""
+    from speechft_jax.models.activations import activation
+
+    config = fairseq_import.config_from_fairseq({**_fairseq_model_cfg(), "activation_fn": "gelu_accurate"},
+                                                tmp_path / "hubert.pt", {})
+    assert config.hidden_act == "gelu_new"
+    x = np.linspace(-6, 6, 101)
+    fairseq = 0.5 * x * (1 + np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x ** 3)))
+    np.testing.assert_allclose(np.asarray(activation(config.hidden_act)(x)), fairseq, atol=1e-6)
+
+
 def _pickle_int(value: int) -> bytes:
     if -2 ** 31 <= value < 2 ** 31:
         return b"J" + struct.pack("<i", value)  # BININT

@@ -48,6 +48,10 @@ _RENAMES = [
     (r"^encoder\.layers\.(\d+)\.final_layer_norm\.(weight|bias)$", r"encoder.layers.\1.final_layer_norm.\2"),
 ]
 
+# fairseq's activation names that transformers calls otherwise: `gelu_accurate` is the tanh
+# approximation, transformers' `gelu_new`
+FAIRSEQ_ACTIVATIONS = {"gelu_accurate": "gelu_new"}
+
 
 def parse_conv_layers(spec: str, source: str = "conv_feature_layers") -> list[tuple[int, int, int]]:
     """Evaluate fairseq's `conv_feature_layers` (lists of (dim, kernel, stride) tuples joined by
@@ -125,7 +129,7 @@ def config_from_fairseq(model_cfg: dict, path: Path, runtime: dict) -> EncoderCo
         num_hidden_layers=number("encoder_layers", int),
         num_attention_heads=number("encoder_attention_heads", int),
         intermediate_size=number("encoder_ffn_embed_dim", int),
-        hidden_act=str(get("activation_fn")),
+        hidden_act=FAIRSEQ_ACTIVATIONS.get(str(get("activation_fn")), str(get("activation_fn"))),
         hidden_dropout=number("dropout", float),
         attention_dropout=number("attention_dropout", float),
         activation_dropout=number("activation_dropout", float),

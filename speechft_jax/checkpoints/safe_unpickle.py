@@ -152,8 +152,12 @@ class _RestrictedUnpickler(pickle.Unpickler):
             return _StorageType(_STORAGE_DTYPES[name])
         if module == "collections" and name == "OrderedDict":
             return collections.OrderedDict
-        if module == "builtins" and name in _SAFE_BUILTINS:
+        # pickle protocol 2 (torch.save's default) names the builtins module `__builtin__`, and
+        # Python 2's pickles name its big integers `__builtin__.long`
+        if module in ("builtins", "__builtin__") and name in _SAFE_BUILTINS:
             return _SAFE_BUILTINS[name]
+        if module == "__builtin__" and name == "long":
+            return int
         if module.split(".")[0] in _RECORD_MODULES:
             return _record_class(module, name)
         raise CheckpointError(f"{self._source}: refused to load: the pickle asks for {module}.{name}, "
