@@ -155,6 +155,27 @@ def test_fairseq_checkpoint_with_pretraining_head(tmp_path, style):
                                   state["label_embs_concat"].numpy())
 
 
+@pytest.mark.parametrize("dropped", [("final_proj.weight", "final_proj.bias"), ("label_embs_concat",)])
+def test_a_fairseq_encoder_without_part_of_its_head_loads_with_one_warning(tmp_path, caplog, dropped):
+    model = reference_model("hubert-base")
+    state = _fairseq_state(model)
+    head = {"final_proj.weight": torch.randn(8, 32), "final_proj.bias": torch.randn(8),
+            "label_embs_concat": torch.randn(5, 8)}
+    state.update({k: v for k, v in head.items() if k not in dropped})
+    path = tmp_path / "hubert.pt"
+    torch.save({"model": state, "cfg": {"model": _fairseq_model_cfg(), "task": {}}}, path)
+    with caplog.at_level("WARNING"):
+        bundle = sj.load_pretrained(path)
+    assert bundle.pretraining_head is None
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and f"incomplete pre-training head (missing {', '.join(dropped)})" in warnings[0]
+    x, mask = padded_batch()
+    hidden, frame_mask = sj.extract_features(bundle, x, mask)
+    frame_mask = np.asarray(frame_mask)
+    for i, state_i in enumerate(reference_outputs(model, x, mask).hidden_states):
+        assert np.abs(np.asarray(hidden[i])[frame_mask] - state_i.numpy()[frame_mask]).max() <= 1e-4
+
+
 @pytest.mark.parametrize("key, value", [("encoder_embed_dim", float("inf")), ("encoder_layers", "two"),
                                         ("encoder_attention_heads", 4.5), ("dropout", float("nan")),
                                         ("conv_pos", [16])])

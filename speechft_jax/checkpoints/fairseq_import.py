@@ -11,6 +11,7 @@ head for masked-prediction training.
 from __future__ import annotations
 
 import ast
+import logging
 import math
 import re
 from pathlib import Path
@@ -22,6 +23,8 @@ from speechft_jax.checkpoints.pretraining_head import HEAD_KEYS, head_from_state
 from speechft_jax.errors import CheckpointError
 from speechft_jax.models import EncoderConfig
 from speechft_jax.models.config import MAX_LAYERS, ConfigError
+
+logger = logging.getLogger(__name__)
 
 _DEFAULT_CONV_LAYERS = "[(512,10,5)] + [(512,3,2)] * 4 + [(512,2,2)] * 2"
 # fairseq HubertConfig defaults (base model) for fields a checkpoint may leave out
@@ -185,5 +188,11 @@ def load_fairseq_hubert(path, runtime: dict):
     if "masked_spec_embed" not in encoder_state:
         raise CheckpointError(f"{path}: mask_emb is missing")
     params, _ = params_io.state_dict_to_params(encoder_state, config, source=str(path))
-    head = head_from_state(head_state, str(path)) if head_state else None
+    missing = [k for k in HEAD_KEYS if k not in head_state]
+    if head_state and missing:
+        # fairseq's remove_pretraining_modules drops final_proj, a checkpoint without label
+        # dictionaries has no label_embs_concat: the encoder is complete all the same
+        logger.warning(f"{path}: incomplete pre-training head (missing {', '.join(missing)}); loaded the encoder "
+                       "without it (continued HuBERT pre-training starts a new head)")
+    head = head_from_state(head_state, str(path)) if head_state and not missing else None
     return config, params, head
