@@ -159,14 +159,13 @@ class AudioLoader:
             raise DataError(self.name, "no usable utterances")
         self.label_widths: dict[str, int] = {}
         for spec in self.labels:
+            if not isinstance(spec, (SequenceLabels, SpeakerActivityLabels)):
+                continue
+            longest = max((len(e[spec.key]) for e in self.encoded if e is not None), default=1)
             if isinstance(spec, SpeakerActivityLabels):  # as long as the longest utterance's frames
-                longest = max((len(e[spec.key]) for e in self.encoded if e is not None), default=1)
                 audio_frames = int(self.lengths.max() / (16000 * spec.frame_seconds)) + 1
                 self.label_widths[spec.key] = -(-max(longest, audio_frames) // 8) * 8
                 continue
-            if not isinstance(spec, SequenceLabels):
-                continue
-            longest = max((len(e[spec.key]) for e in self.encoded if e is not None), default=1)
             if spec.max_length is None:
                 self.label_widths[spec.key] = -(-longest // 8) * 8
                 continue

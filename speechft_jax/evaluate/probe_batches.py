@@ -61,8 +61,11 @@ def label_layout(kind: str) -> str:
     return {"ctc": "sequence", "diarization": "frames", "intent": "groups"}.get(kind, "class")
 
 
-def label_width(labels: Sequence) -> int:
-    """The padded width of sequence or frame labels (the loader's rule: the longest, rounded up to 8)."""
+def label_width(labels: Sequence, layout: str) -> int | None:
+    """The padded width of sequence or frame labels (the loader's rule: the longest, rounded up to 8);
+    None for the other layouts, whose labels have no width."""
+    if layout not in ("sequence", "frames"):
+        return None
     return -(-max((len(label) for label in labels), default=1) // 8) * 8
 
 
@@ -82,12 +85,15 @@ class FeatureBatches:
     """Batches of K `FeatureSet`s sharing labels (module docstring). `split` gives the planning
     lengths and buckets; `padded_frames(bucket)` is a bucket's frame count (the encoder's frame
     rule for buckets in samples, the bucket itself for buckets in frames); `width`: the padded
-    width of sequence or frame labels; `layout`: `label_layout` of the probe's kind."""
+    width of sequence or frame labels; `layout`: `label_layout` of the probe's kind; `source` and
+    `label_spec`: what verification and diarization score against (the trials, reference segments),
+    as `AudioBatches` has them."""
 
     def __init__(self, sets: Sequence[FeatureSet], split: SplitData, batch_size: int,
-                 padded_frames: Callable[[int], int], width: int | None, layout: str = "class"):
+                 padded_frames: Callable[[int], int], width: int | None, layout: str = "class",
+                 source=None, label_spec=None):
         self.sets, self.split, self.batch_size, self.width = list(sets), split, batch_size, width
-        self.layout = layout
+        self.layout, self.source, self.label_spec = layout, source, label_spec
         self.padded_frames = padded_frames
         self.labels = sets[0].labels
         self.steps_per_epoch = len(self._plan(None))

@@ -169,10 +169,9 @@ def _train(spec: ProbeSpec, batches: Mapping, settings: ProbeSettings, *, count:
                 dev_metrics = split_metrics(spec, functools.partial(programs.logits, run["params"], inputs),
                                             batches["dev"])
                 dev = dev_metrics[spec.metric]
-                for name in extra_metrics(spec):  # the dev metrics reported beside, at the best dev
-                    run[f"best_{name}"] = np.where(sign * dev > run["best_score"], dev_metrics[name],
-                                                   run[f"best_{name}"])
                 improved = sign * dev > run["best_score"]
+                for name in extra_metrics(spec):  # the dev metrics reported beside, at the best dev
+                    run[f"best_{name}"] = np.where(improved, dev_metrics[name], run[f"best_{name}"])
                 run["best_params"] = programs.keep_best(run["best_params"], run["params"], jnp.asarray(improved))
                 run["best_score"] = np.where(improved, sign * dev, run["best_score"])
                 run["best_dev"] = np.where(improved, dev, run["best_dev"])
@@ -268,7 +267,7 @@ def train_probes(spec: ProbeSpec, encoders: FrozenEncoders, splits: Mapping[str,
     bundle = encoders.bundle
     read = {split: read_split(bundle, *splits[split], settings.batch_size, settings.num_buckets) for split in SPLITS}
     layout = label_layout(spec.kind)
-    width = label_width(read["train"][0].labels) if layout in ("sequence", "frames") else None
+    width = label_width(read["train"][0].labels, layout)
     with contextlib.ExitStack() as stack:
         needed = cache_bytes(encoders, [read[split][0].lengths for split in SPLITS])
         keys = {split: feature_cache_key(f"{spec.name}-{split}", encoders.fingerprint, bundle, *splits[split],
@@ -288,13 +287,11 @@ def train_probes(spec: ProbeSpec, encoders: FrozenEncoders, splits: Mapping[str,
                 if sets[0].indices != list(range(len(source))):  # batches index the sets by source index
                     raise ValueError(f"{directory / keys[split]}: the cache entry does not hold every utterance")
                 batches[split] = FeatureBatches(sets, read[split][0], settings.batch_size, bundle.config.num_frames,
-                                                width, layout)
+                                                width, layout, source, label_spec)
             forward = None
         else:
             batches = {split: AudioBatches(*splits[split], *read[split], settings.batch_size) for split in SPLITS}
             forward = encoders.forward
-        for split in SPLITS:  # what verification and diarization score against: trials, reference segments
-            batches[split].source, batches[split].label_spec = splits[split]
         return _train(spec, batches, settings, count=encoders.count, num_states=encoders.num_states,
                       hidden=encoders.hidden, inputs=None if forward is None else encoders.inputs, forward=forward,
                       work_dir=work_dir, fingerprint=probe_fingerprint(spec, settings, encoders, splits, chosen, seed),
@@ -315,13 +312,13 @@ def train_probe(spec: ProbeSpec, train: FeatureSet, dev: FeatureSet, test: Featu
     if spec.kind in ("verification", "diarization") and not scored_against:
         raise ValueError(f"train_probe: {spec.kind} probes need `scored_against` (their dev and test references)")
     layout = label_layout(spec.kind)
-    width = label_width(train.labels) if layout in ("sequence", "frames") else None
+    width = label_width(train.labels, layout)
     batches = {}
     for split, data in zip(SPLITS, (train, dev, test)):
         frames = np.array([f.shape[1] for f in data.features], np.int64)
         plan = SplitData(frames, data.labels, choose_bucket_lengths(frames, num_buckets, multiple=8))
-        batches[split] = FeatureBatches([data], plan, batch_size, lambda bucket: bucket, width, layout)
-        batches[split].source, batches[split].label_spec = (scored_against or {}).get(split, (None, None))
+        batches[split] = FeatureBatches([data], plan, batch_size, lambda bucket: bucket, width, layout,
+                                        *(scored_against or {}).get(split, (None, None)))
     (result,) = _train(spec, batches, settings, count=1, num_states=train.num_states, hidden=train.hidden,
                        inputs=None, forward=None, work_dir=None, fingerprint="", seed=seed, progress=progress,
                        details={})
