@@ -62,7 +62,7 @@ def finetuning_method(train_config: TrainConfig) -> str:
     if train_config.objective != "supervised":
         return {"score": "SCORE", "hubert": "HuBERT PT"}[train_config.objective]
     if finetune.lora is not None:
-        return "LoRA"
+        return "DoRA" if finetune.lora.dora else "LoRA"
     if finetune.l2_to_pretrained:
         return "L2 reg."
     if finetune.freeze_cnn and beta > 0:

@@ -134,8 +134,9 @@ class FinetuneConfig:
 
     Stable fine-tuning (Speech-FT step 1): `freeze_cnn: true` with `optimizer.beta: 0.1`.
     Full fine-tuning: `freeze_cnn: false`, `optimizer.beta: 0`. `l2_to_pretrained`: lambda of
-    `lambda * ||theta - theta_0||^2`. `lora`: train adapters only. `early_checkpoints`: export
-    the encoder at these fractions of the run. `spec_augment`: the encoder's time/feature masks.
+    `lambda * ||theta - theta_0||^2`. `lora`: train adapters only (`lora.dora: true`: DoRA's
+    adapters and magnitudes). `early_checkpoints`: export the encoder at these fractions of the
+    run. `spec_augment`: the encoder's time/feature masks.
     """
 
     freeze_cnn: bool = True

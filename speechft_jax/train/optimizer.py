@@ -5,9 +5,9 @@ Groups, by parameter path:
            with `freeze_cnn=False` (full fine-tuning) it joins the encoder group; with
            `trainable_layers` (SCORE: the top K transformer layers) everything outside those
            layers is frozen;
-  encoder  the rest of the encoder (or, in a LoRA run, the adapters under `"lora"`): its own
-           learning rate, frozen (zero update, state untouched) for the first `beta` fraction of
-           steps — Speech-FT's head-only warm-up;
+  encoder  the rest of the encoder (or, in a LoRA run, the adapters under `"lora"`, DoRA's
+           magnitudes included): its own learning rate, frozen (zero update, state untouched)
+           for the first `beta` fraction of steps — Speech-FT's head-only warm-up;
   head     the task heads: their own learning rate from step 0.
 Gradients are clipped by their global norm first. `OptimizerConfig` (a training config's
 `optimizer` section) builds it for a run, with gradient accumulation and the logged learning rate.

@@ -1,6 +1,6 @@
 """The train state, the fine-tuning loss and the update step (pure functions, jitted by the loop).
 
-Trainable parameters are `{"encoder": ..., "head": {task: ...}}`, or for LoRA
+Trainable parameters are `{"encoder": ..., "head": {task: ...}}`, or for LoRA (and DoRA)
 `{"lora": adapters, "head": {task: ...}}` with the base encoder passed in `frozen["theta_0"]`.
 `frozen["theta_0"]` (the pre-trained encoder) is also the anchor of the L2 baseline; `frozen`
 also carries what self-supervised targets read (a teacher, k-means centroids). Each step runs
@@ -32,7 +32,7 @@ class TrainState:
 
 
 def encoder_params(params, frozen, lora=None):
-    """The encoder parameters a step runs with: trained ones, or base + LoRA deltas."""
+    """The encoder parameters a step runs with: trained ones, or the base with its LoRA / DoRA adapters."""
     if "lora" in params:
         return apply_lora(frozen["theta_0"], params["lora"], lora.alpha, lora.rank)
     return params["encoder"]
