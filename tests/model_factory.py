@@ -67,3 +67,14 @@ def reference_outputs(model, x, mask):
     with torch.no_grad():
         return model(torch.tensor(x), attention_mask=None if mask is None else torch.tensor(mask),
                      output_hidden_states=True)
+
+
+def fairseq_frame_counts(mask: np.ndarray, frames: int) -> np.ndarray:
+    """Valid frames per utterance by fairseq's `forward_padding_mask`, recomputed from its
+    definition: the sample padding mask, its last `samples % frames` entries dropped, viewed as
+    `[batch, frames, -1]`; a frame is padding when all of its samples are."""
+    padding = torch.tensor(mask == 0)
+    extra = padding.shape[1] % frames
+    if extra:
+        padding = padding[:, :-extra]
+    return (~padding.view(padding.shape[0], frames, -1).all(-1)).sum(-1).numpy()

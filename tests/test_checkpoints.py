@@ -6,6 +6,7 @@ import os
 import re
 import struct
 import zipfile
+from pathlib import Path
 
 import jax
 import numpy as np
@@ -139,7 +140,7 @@ def test_fairseq_checkpoint_with_pretraining_head(tmp_path, style):
     torch.save(checkpoint, path)
     bundle = sj.load_pretrained(path)
     assert bundle.config.conv_kernel == (10, 3, 2) and bundle.config.conv_stride == (5, 2, 2)
-    x, mask = padded_batch()
+    x, mask = padded_batch(lengths=(4000, 3992))  # both frame rules agree (fairseq's: test_fairseq_formats.py)
     ref = reference_outputs(model, x, mask)
     hidden, frame_mask = sj.extract_features(bundle, x, mask)
     frame_mask = np.asarray(frame_mask)
@@ -169,7 +170,7 @@ def test_a_fairseq_encoder_without_part_of_its_head_loads_with_one_warning(tmp_p
     assert bundle.pretraining_head is None
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert len(warnings) == 1 and f"incomplete pre-training head (missing {', '.join(dropped)})" in warnings[0]
-    x, mask = padded_batch()
+    x, mask = padded_batch(lengths=(4000, 3992))  # both frame rules agree (fairseq's: test_fairseq_formats.py)
     hidden, frame_mask = sj.extract_features(bundle, x, mask)
     frame_mask = np.asarray(frame_mask)
     for i, state_i in enumerate(reference_outputs(model, x, mask).hidden_states):
@@ -248,6 +249,25 @@ def test_protocol_2_names_of_builtins_are_read_as_data_and_eval_is_still_refused
     torch.save({"cfg": _ReducesToEval()}, path, pickle_protocol=2)
     with pytest.raises(sj.CheckpointError, match=r"refused to load: the pickle asks for __builtin__\.eval"):
         safe_unpickle.load_torch_zip(path)
+
+
+def test_a_real_omegaconf_dictconfig_cfg_is_read_as_plain_data():
+    """tests/data/omegaconf_dictconfig_cfg.pt is what fairseq writes: `torch.save` (pickle protocol 2)
+    of `{"cfg": OmegaConf.create(<a HuBERT cfg>), "model": {}, ...}`, made once with omegaconf 2.4.0
+    (not installed here: the reader must not need it). Its pickle names omegaconf's classes,
+    `collections.defaultdict` and `__builtin__` containers."""
+    path = Path(__file__).parent / "data" / "omegaconf_dictconfig_cfg.pt"
+    with zipfile.ZipFile(path) as archive:
+        pickled = archive.read(next(n for n in archive.namelist() if n.endswith("data.pkl")))
+    assert b"omegaconf.dictconfig" in pickled and b"defaultdict" in pickled
+    checkpoint = safe_unpickle.load_torch_zip(path)
+    cfg = safe_unpickle.to_plain(checkpoint["cfg"])
+    assert cfg["task"]["labels"] == ["km"] and cfg["model"]["latent_temp"] == [2.0, 0.5, 0.999995]
+    model_cfg, normalize = fairseq_import._checkpoint_config(checkpoint, path)
+    assert normalize is True and model_cfg["_name"] == "hubert"
+    config = fairseq_import.config_from_fairseq(model_cfg, path, {})
+    assert (config.num_hidden_layers, config.hidden_size, config.conv_dim) == (2, 32, (16, 16, 16))
+    assert config.frame_mask == "fairseq"
 
 
 def test_fairseq_gelu_accurate_is_transformers_gelu_new(tmp_path):

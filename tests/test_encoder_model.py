@@ -21,6 +21,10 @@ def test_config_round_trips_through_hf_dict():
     assert config.receptive_field == 10 + (3 - 1) * 5 + (2 - 1) * 5 * 2
     assert config.num_frames(config.receptive_field) == 1 and config.num_frames(config.receptive_field - 1) == 0
     assert sj.EncoderConfig().receptive_field == 400 and sj.EncoderConfig().num_frames(16000) == 49
+    assert "frame_mask" not in config.to_hf_dict()  # transformers' rule is the default, not written
+    fairseq_rule = config.replace(frame_mask="fairseq")
+    assert fairseq_rule.to_hf_dict()["frame_mask"] == "fairseq"
+    assert sj.EncoderConfig.from_hf_dict(fairseq_rule.to_hf_dict()) == fairseq_rule != config
 
 
 @pytest.mark.parametrize("key,value,message", [
@@ -31,6 +35,7 @@ def test_config_round_trips_through_hf_dict():
     ("conv_dim", 16, "conv_dim=16, expected a list of integers"),
     ("add_adapter", True, "add_adapter=True .* is not supported"),
     ("hidden_act", "mish", "hidden_act='mish', expected one of"),
+    ("frame_mask", "s3prl", "frame_mask='s3prl', expected one of transformers, fairseq"),
 ])
 def test_config_errors_name_the_key(key, value, message):
     with pytest.raises(sj.ConfigError, match=message):

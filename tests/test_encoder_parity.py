@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import speechft_jax as sj
-from model_factory import VARIANTS, padded_batch, reference_model, reference_outputs
+from model_factory import VARIANTS, fairseq_frame_counts, padded_batch, reference_model, reference_outputs
 
 TOLERANCE = 1e-4
 
@@ -86,3 +86,28 @@ def test_bfloat16_compute_is_close(pair):
     expected = ref.hidden_states[-1].numpy()[frame_mask]
     relative = np.abs(last - expected).mean() / np.abs(expected).mean()
     assert relative < 0.05, f"{name}: mean relative error {relative:.3f} in bf16"
+
+
+def test_fairseq_frame_rule_keeps_the_frames_fairseq_keeps(pair):
+    """Under `frame_mask: fairseq` a padded utterance keeps fairseq's frames; the states then equal
+    transformers' run with a sample mask long enough for its formula to give that many frames (the
+    audio is the same, zero padded), so every layer is checked, not only the mask."""
+    name, model, bundle = pair
+    config = bundle.config.replace(frame_mask="fairseq")
+    fairseq_bundle = bundle.replace(config=config, module=sj.SpeechEncoder(config))
+    total, frames = 4000, config.num_frames(4000)
+    counts = {n: int(fairseq_frame_counts(padded_batch(lengths=(total, n))[1], frames)[1]) for n in range(2000, 2400)}
+    differing = [n for n, count in counts.items() if count != config.num_frames(n)]
+    assert len(differing) > 100  # about half of the lengths (one frame more under fairseq's rule)
+    short = differing[0]
+    x, mask = padded_batch(seed=5, lengths=(total, short))
+    hidden, frame_mask = sj.extract_features(fairseq_bundle, x, mask)
+    np.testing.assert_array_equal(np.asarray(frame_mask).sum(-1), fairseq_frame_counts(mask, frames))
+    longer = next(n for n in range(short, total) if config.num_frames(n) == counts[short])
+    stretched = mask.copy()
+    stretched[1, :longer] = 1  # the audio stays zero there: only the frame count changes
+    ref = reference_outputs(model, x, stretched)
+    for i, ref_state in enumerate(ref.hidden_states):
+        assert _valid_max_diff(hidden[i], ref_state.numpy(), np.asarray(frame_mask)) <= TOLERANCE, f"{name}: state {i}"
+    plain = np.asarray(sj.extract_features(bundle, x, mask)[1]).sum(-1)
+    assert plain[1] == counts[short] - 1  # the default rule is transformers' formula

@@ -152,6 +152,8 @@ class _RestrictedUnpickler(pickle.Unpickler):
             return _StorageType(_STORAGE_DTYPES[name])
         if module == "collections" and name == "OrderedDict":
             return collections.OrderedDict
+        if module == "collections" and name == "defaultdict":  # omegaconf's containers hold one; its
+            return collections.defaultdict  # factory is itself an allowed global, and is never called here
         # pickle protocol 2 (torch.save's default) names the builtins module `__builtin__`, and
         # Python 2's pickles name its big integers `__builtin__.long`
         if module in ("builtins", "__builtin__") and name in _SAFE_BUILTINS:

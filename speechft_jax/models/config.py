@@ -1,9 +1,19 @@
-"""The encoder configuration: one frozen dataclass for HuBERT, wav2vec 2.0 and WavLM.
+"""The encoder configuration: one frozen dataclass for HuBERT, wav2vec 2.0, WavLM and DeCoAR 2.0.
 
 `EncoderConfig.from_hf_dict` reads a transformers `config.json` (as a dict); `to_hf_dict` writes
 one back that `transformers.AutoConfig` accepts. Fields not used by the encoder (CTC vocabulary,
 classifier sizes, quantizer settings, ...) ride along untouched in `hf_extra`, so a round trip
 through this project keeps the original file's content.
+
+DeCoAR 2.0 (`model_type: "decoar2"`, s3prl's `upstream/decoar2`; transformers has no such model)
+has no CNN: a Kaldi log-mel filterbank (80 bins, 25 ms frames every 10 ms) with per-utterance CMVN,
+of which every second frame is kept, feeds a `Linear(80 -> hidden)` without LayerNorm, then the
+wav2vec 2.0 post-LN transformer. Its config carries `conv_kernel=(400, 1)`, `conv_stride=(160, 2)`,
+`conv_dim=(80, 80)` (`DECOAR2_FRONT_END`): the conv length formula over them is exactly the
+filterbank's frame count `1 + (samples - 400) // 160` followed by keeping frames 0, 2, 4, ...
+(`ceil(n / 2) = (n - 1) // 2 + 1`), so `num_frames`, `receptive_field` (400), `total_stride` (320),
+the frame mask and the data pipeline's length buckets need no special case; conv_dim[-1] is the
+front end's width. A decoar2 config with other values is refused.
 """
 
 from __future__ import annotations
@@ -14,9 +24,17 @@ from typing import Any
 
 from speechft_jax.errors import ConfigError, short_repr
 
-MODEL_TYPES = ("hubert", "wav2vec2", "wavlm")
+MODEL_TYPES = ("hubert", "wav2vec2", "wavlm", "decoar2")
+# DeCoAR 2.0's filterbank front end written as the conv fields that give its frame count (module
+# docstring), with the architecture it fixes: no LayerNorm before the input linear, post-LN layers.
+DECOAR2_FRONT_END: dict[str, Any] = dict(conv_dim=(80, 80), conv_kernel=(400, 1), conv_stride=(160, 2),
+                                         feat_proj_layer_norm=False, do_stable_layer_norm=False)
 ACTIVATIONS = ("gelu", "gelu_new", "gelu_pytorch_tanh", "gelu_fast", "relu", "silu", "swish", "tanh")
 DTYPES = ("float32", "bfloat16", "float16")
+# Which frames of a padded batch are valid: "transformers" counts them with the conv length formula,
+# "fairseq" (fairseq's and s3prl's HuBERT / WavLM) marks a frame padding only when all of its samples
+# are (`forward_padding_mask`), which can keep one or two frames more on a short utterance.
+FRAME_MASKS = ("transformers", "fairseq")
 
 # The architecture fields this project reads, with transformers' defaults for a base model.
 _ARCH_DEFAULTS: dict[str, Any] = dict(
@@ -53,8 +71,12 @@ _ARCH_DEFAULTS: dict[str, Any] = dict(
     num_buckets=320,
     max_bucket_distance=800,
 )
+# A decoar2 config.json's defaults where they differ: s3prl's Decoar2 (input dropout 0.1, no
+# activation dropout; s3prl's upstream sets layerdrop 0) has no mask embedding, hence no time masking.
+_DECOAR2_DEFAULTS: dict[str, Any] = dict(DECOAR2_FRONT_END, feat_proj_dropout=0.1, activation_dropout=0.0,
+                                         layerdrop=0.0, mask_time_prob=0.0)
 # Settings of this project, not of the checkpoint: never written to config.json.
-_RUNTIME_FIELDS = ("dtype", "param_dtype", "remat", "scan_layers")
+_RUNTIME_FIELDS = ("dtype", "param_dtype", "remat", "scan_layers", "batch_independent")
 # How an encoder trains (dropouts, SpecAugment), not what it computes in eval mode: a fine-tuning
 # run may change them, and two encoders that differ only in them can be merged.
 TRAINING_SETTINGS = ("hidden_dropout", "activation_dropout", "attention_dropout", "feat_proj_dropout",
@@ -82,7 +104,7 @@ _INT_RANGES = {
 }
 _CONV_RANGES = {"conv_dim": (1, MAX_WIDTH), "conv_kernel": (1, MAX_KERNEL), "conv_stride": (1, MAX_KERNEL)}
 _BOOLEANS = ("conv_bias", "conv_pos_batch_norm", "feat_proj_layer_norm", "do_stable_layer_norm",
-             "apply_spec_augment", "remat", "scan_layers")
+             "apply_spec_augment", "remat", "scan_layers", "batch_independent")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -122,11 +144,15 @@ class EncoderConfig:
     mask_feature_min_masks: int = 0
     num_buckets: int = 320
     max_bucket_distance: int = 800
+    frame_mask: str = "transformers"  # the frame rule of padded batches (FRAME_MASKS), set from the source format
     # compute settings
     dtype: str = "float32"
     param_dtype: str = "float32"
     remat: bool = False
     scan_layers: bool = False  # run runs of alike layers as one lax.scan (faster compiles for deep models)
+    # a group-norm CNN's statistics over each utterance's valid frames only, so that its features
+    # in a padded batch equal its unpadded forward (transformers normalises over the padding too)
+    batch_independent: bool = False
     # the rest of config.json, kept for export; not part of equality or hashing
     hf_extra: dict = dataclasses.field(default_factory=dict, compare=False, hash=False, repr=False)
 
@@ -163,7 +189,12 @@ class EncoderConfig:
 
     @property
     def uses_projection_layer_norm(self) -> bool:
-        return self.model_type != "hubert" or self.feat_proj_layer_norm
+        return self.model_type not in ("hubert", "decoar2") or self.feat_proj_layer_norm
+
+    @property
+    def in_transformers(self) -> bool:
+        """Whether transformers has this model family (it has no DeCoAR 2.0)."""
+        return self.model_type != "decoar2"
 
     @property
     def receptive_field(self) -> int:
@@ -242,8 +273,17 @@ class EncoderConfig:
         for key in ("dtype", "param_dtype"):
             if getattr(self, key) not in DTYPES:
                 fail(key, getattr(self, key), f"one of {', '.join(DTYPES)}")
+        if self.frame_mask not in FRAME_MASKS:
+            fail("frame_mask", self.frame_mask, f"one of {', '.join(FRAME_MASKS)}")
         if self.conv_pos_batch_norm and self.model_type != "hubert":
             fail("conv_pos_batch_norm", True, "False for model_type other than 'hubert'")
+        if self.model_type == "decoar2":
+            for key, value in DECOAR2_FRONT_END.items():
+                if getattr(self, key) != value:
+                    fail(key, getattr(self, key), f"{short_repr(value)} for model_type 'decoar2' (its filterbank "
+                         "front end and post-LN transformer)")
+            if self.frame_mask != "transformers":  # s3prl pads filterbank frames: the length formula
+                fail("frame_mask", self.frame_mask, "'transformers' for model_type 'decoar2'")
         if self.estimated_parameters() > MAX_PARAMETERS:  # each size in range, but together too big
             fail("hidden_size/num_hidden_layers/intermediate_size",
                  (self.hidden_size, self.num_hidden_layers, self.intermediate_size),
@@ -264,7 +304,8 @@ class EncoderConfig:
             if hf.get(key):
                 raise ConfigError(f"{source}: {key}={hf[key]!r} ({what}) is not supported by speechft-jax")
         values = {"model_type": model_type}
-        for key, default in _ARCH_DEFAULTS.items():
+        defaults = {**_ARCH_DEFAULTS, **(_DECOAR2_DEFAULTS if model_type == "decoar2" else {})}
+        for key, default in defaults.items():
             value = hf.get(key, default)
             if isinstance(default, tuple):
                 if not isinstance(value, (list, tuple)):
@@ -276,8 +317,9 @@ class EncoderConfig:
             elif isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
                 value = float(value)
             values[key] = value
-        if model_type != "hubert":  # only HuBERT can drop the projection LayerNorm
+        if model_type not in ("hubert", "decoar2"):  # only these can be without the projection LayerNorm
             values["feat_proj_layer_norm"] = True
+        values["frame_mask"] = hf.get("frame_mask", "transformers")
         extra = {k: v for k, v in hf.items() if k not in values}
         try:
             return cls(**values, **runtime, hf_extra=extra)
@@ -292,14 +334,20 @@ class EncoderConfig:
             value = getattr(self, key)
             out[key] = list(value) if isinstance(value, tuple) else value
         out["model_type"] = self.model_type
-        if self.model_type != "hubert":
+        if self.frame_mask != "transformers":  # transformers ignores the key (its own rule is the formula)
+            out["frame_mask"] = self.frame_mask
+        else:
+            out.pop("frame_mask", None)
+        if self.model_type not in ("hubert", "decoar2"):
             out.pop("feat_proj_layer_norm", None)
+        if self.model_type != "hubert":
             out.pop("conv_pos_batch_norm", None)
         if self.model_type != "wavlm":
             out.pop("num_buckets", None)
             out.pop("max_bucket_distance", None)
         out["architectures"] = [{"hubert": "HubertModel", "wav2vec2": "Wav2Vec2Model",
-                                 "wavlm": "WavLMModel"}[self.model_type]]
+                                 "wavlm": "WavLMModel",
+                                 "decoar2": "Decoar2"}[self.model_type]]  # s3prl's class: transformers has none
         out["num_feat_extract_layers"] = self.num_feat_extract_layers
         return out
 

@@ -23,9 +23,24 @@ def frame_lengths(config: EncoderConfig, sample_lengths):
     return jnp.maximum(lengths, 0)
 
 
-def frame_mask_from_samples(config: EncoderConfig, attention_mask, num_frames: int):
-    """A right-padded sample mask `[batch, samples]` -> a frame mask `[batch, num_frames]` (bool)."""
-    lengths = frame_lengths(config, jnp.sum(attention_mask.astype(jnp.int32), axis=-1))
+def frame_mask_from_samples(config: EncoderConfig, attention_mask, num_frames: int, rule: str | None = None):
+    """A right-padded sample mask `[batch, samples]` -> a frame mask `[batch, num_frames]` (bool).
+
+    `rule` (default: the model's `config.frame_mask`, or "transformers" when the model computes
+    batch-independent features, which a frame seeing padding would break): "transformers" keeps the
+    frames the conv length formula gives for each utterance's length (those an unpadded forward
+    has); "fairseq" follows fairseq's `forward_padding_mask`: the sample mask, cut to a multiple of
+    `num_frames`, is split into `num_frames` equal groups, and a frame is padding only when its
+    whole group is.
+    """
+    if rule is None:
+        rule = "transformers" if config.batch_independent else config.frame_mask
+    sample_lengths = jnp.sum(attention_mask.astype(jnp.int32), axis=-1)
+    if rule == "fairseq":
+        group = attention_mask.shape[-1] // num_frames
+        lengths = jnp.minimum(-(-sample_lengths // group), num_frames)  # groups holding a valid sample
+    else:
+        lengths = frame_lengths(config, sample_lengths)
     return jnp.arange(num_frames)[None, :] < lengths[:, None]
 
 

@@ -35,6 +35,7 @@ import jax.numpy as jnp
 import optax
 
 from speechft_jax.checkpoints import load_pretrained
+from speechft_jax.checkpoints.pretraining_head import head_kind
 from speechft_jax.config_loading import COUNT, FRACTION, NON_NEGATIVE, Range, check, resolve_path
 from speechft_jax.data.audio import MIN_SAMPLES
 from speechft_jax.data.mfcc import mfcc_batch
@@ -122,6 +123,9 @@ class HubertConfig:
             if teacher_head is None:
                 raise ConfigError(f"hubert.targets=pretrained_head: {where} has no pre-training head (final_proj, "
                                   f"label_embs_concat); import a fairseq checkpoint or use kmeans targets")
+            if head_kind(teacher_head) != "hubert":
+                raise ConfigError(f"hubert.targets=pretrained_head: {where} has a {head_kind(teacher_head)} "
+                                  "pre-training head, not HuBERT's (final_proj, label_embs_concat); use kmeans targets")
             frozen["teacher_head"] = teacher_head
             teacher = teacher_forward(module, None)
             num_classes = int(teacher_head["label_embs_concat"].shape[0])
@@ -147,6 +151,10 @@ class HubertConfig:
                 return assign_clusters(feats, frz["centroids"])
 
         initial = bundle.pretraining_head
+        if head_kind(initial) not in (None, "hubert"):
+            logger.warning(f"the starting model's {head_kind(initial)} pre-training head is not HuBERT's: "
+                           "ignored, the run starts a new HuBERT head")
+            initial = None
         if initial is not None and int(initial["label_embs_concat"].shape[0]) != num_classes:
             initial = None  # different targets: a new head
         task = HubertTask(task_config.name, num_classes, self.final_dim, targets, self.temperature,
