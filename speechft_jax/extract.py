@@ -4,9 +4,13 @@ Runs a (pre-trained, fine-tuned or merged) encoder over a folder of audio files 
 writes, per utterance, the chosen hidden states as `.npy` of shape `[layers, frames, hidden]`
 (valid frames only), mirroring the audio files' relative paths, plus `index.jsonl` (audio path,
 features file, frames, layers) in input order. Utterances are batched into a few padded length
-buckets, so the encoder compiles a handful of times. Each file is written atomically and
-existing ones are kept, so a re-run after a crash continues where it stopped; a kept file with other
-layers, width or dtype than the run asks for is an error (use a new `--out` for another encoder).
+buckets, so the encoder compiles a handful of times. The features do not depend on the batch: a
+group-norm CNN takes its statistics over each file's own samples (`EncoderConfig.batch_independent`),
+so a file's features equal its unpadded forward whatever the batch size and bucket;
+`--batch-dependent` normalises over the padded bucket instead, as transformers does with a padded
+batch. Each file is written atomically and existing ones are kept, so a re-run after a crash
+continues where it stopped; a kept file with other layers, width or dtype than the run asks for is
+an error (use a new `--out` for another encoder).
 
 Before any decoding or forward pass, every file to compute is checked from its header: one longer
 than `--max-seconds` (default 60 s; the encoder's memory grows with the square of the length) or
@@ -33,6 +37,8 @@ from speechft_jax.files import atomic_write_bytes
 
 INDEX_NAME = "index.jsonl"
 DEFAULT_MAX_SECONDS = 60.0
+DEFAULT_NUM_BUCKETS = 4
+MAX_NUM_BUCKETS = 64
 
 
 def parse_layers(text: str, num_states: int) -> list[int]:
@@ -99,9 +105,12 @@ def _save_npy(path: Path, array: np.ndarray) -> None:
 
 
 def extract_to_folder(bundle, source, out_dir, layers: list[int], *, batch_size: int = 8,
-                      dtype=np.float32, max_seconds: float | None = DEFAULT_MAX_SECONDS) -> list[dict]:
+                      dtype=np.float32, max_seconds: float | None = DEFAULT_MAX_SECONDS,
+                      num_buckets: int = DEFAULT_NUM_BUCKETS) -> list[dict]:
     """Write the features of every utterance of a `FileSource` under `out_dir`; returns the index.
 
+    Utterances are padded to `num_buckets` lengths; whether a group-norm CNN's features depend on
+    that padding is `bundle.config.batch_independent` (`PretrainedBundle.with_runtime`).
     `DataError` for a file longer than `max_seconds` or shorter than the encoder's receptive field
     (before any forward pass), or whose features hold NaN/Inf (that file is not written, nor the index).
     """
@@ -130,7 +139,8 @@ def extract_to_folder(bundle, source, out_dir, layers: list[int], *, batch_size:
             states, frame_mask = extract_features(bundle, audio, audio_mask)
             return states[np.asarray(layers)], frame_mask
 
-        with contextlib.closing(encode_source(bundle, pending, forward, batch_size=batch_size, leave=True)) as encoded:
+        encoded = encode_source(bundle, pending, forward, batch_size=batch_size, num_buckets=num_buckets, leave=True)
+        with contextlib.closing(encoded):
             for utterance in encoded:
                 index = todo[utterance.index]
                 check_finite(utterance.states, source.origin(index), layers)
@@ -155,7 +165,14 @@ def main(argv=None) -> int:
     parser.add_argument("--out", required=True, help="output folder (existing features are kept)")
     parser.add_argument("--layers", default="all", help="'all' (default) or hidden-state indices, e.g. 0,6,-1")
     parser.add_argument("--batch-size", type=int, default=8, help="utterances per forward pass (default 8)")
+    parser.add_argument("--num-buckets", type=int, default=DEFAULT_NUM_BUCKETS,
+                        help=f"padded lengths the files are batched into (default {DEFAULT_NUM_BUCKETS}): fewer "
+                             f"compilations against less padding")
     parser.add_argument("--float16", action="store_true", help="store float16 instead of float32")
+    parser.add_argument("--batch-dependent", action="store_true",
+                        help="a group-norm CNN normalises over the padded bucket, as transformers does with "
+                             "padding (a file's features then depend on its bucket); default: over the file's "
+                             "own samples, equal to its unpadded forward")
     parser.add_argument("--max-seconds", type=float, default=DEFAULT_MAX_SECONDS,
                         help=f"refuse a file longer than this, read from its header before anything is "
                              f"decoded (default {DEFAULT_MAX_SECONDS:g} s; memory grows with the square of "
@@ -164,6 +181,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.batch_size < 1:
         parser.error(f"--batch-size {args.batch_size}: expected a positive integer")
+    if not 1 <= args.num_buckets <= MAX_NUM_BUCKETS:
+        parser.error(f"--num-buckets {args.num_buckets}: expected an integer in [1, {MAX_NUM_BUCKETS}]")
     if not args.max_seconds > 0:
         parser.error(f"--max-seconds {args.max_seconds:g}: expected a positive number of seconds")
     return run_command(lambda: run(args), quiet=args.quiet)
@@ -173,14 +192,14 @@ def run(args) -> None:
     """The extraction of `args` (parsed): a one-line summary on stdout."""
     from speechft_jax.data.source import FileSource
 
-    bundle = load_pretrained(args.encoder)
+    bundle = load_pretrained(args.encoder).with_runtime(batch_independent=not args.batch_dependent)
     layers = parse_layers(args.layers, bundle.config.num_hidden_layers + 1)
     source = FileSource.from_folder(args.folder) if args.folder else FileSource.from_manifest(args.manifest)
     if not len(source):
         raise ConfigError(f"{args.folder or args.manifest}: no audio files found")
     index = extract_to_folder(bundle, source, args.out, layers, batch_size=args.batch_size,
                               dtype=np.float16 if args.float16 else np.float32,
-                              max_seconds=args.max_seconds)
+                              max_seconds=args.max_seconds, num_buckets=args.num_buckets)
     frames = sum(r["frames"] for r in index)
     print(f"{len(index)} utterance(s), {frames} frames, hidden states {','.join(map(str, layers))} -> "
           f"{Path(args.out) / INDEX_NAME}")

@@ -16,6 +16,9 @@ The probes read their hidden states from a feature cache on disk or run the enco
 step (`--probe-mode`; auto: cached when the features fit `--cache-budget-gb`, a line in the log says
 which); each task's probe checkpoints and `metrics.jsonl` go to `--work-dir/<task>/`, from which an
 interrupted evaluation resumes.
+An utterance's features do not depend on what it is batched with: a group-norm CNN takes its
+statistics over each utterance's own samples (`EncoderConfig.batch_independent`); `--batch-dependent`
+normalises over the padded batch instead, as transformers does.
 """
 
 from __future__ import annotations
@@ -69,6 +72,9 @@ def main(argv=None) -> int:
     parser.add_argument("--work-dir", help="probe checkpoints and metrics.jsonl, per task (default: beside --out, "
                                            "OUT.probes/)")
     parser.add_argument("--random-init", action="store_true", help="a random encoder of the same shape")
+    parser.add_argument("--batch-dependent", action="store_true",
+                        help="a group-norm CNN normalises over the padded batch, as transformers does (an "
+                             "utterance's features then depend on its batch); default: over its own samples")
     parser.add_argument("--similarity-to", metavar="DIR", help="compare features and weights with this encoder (theta_0)")
     parser.add_argument("--seed", type=int, default=0,
                         help="probe initialisation and data order, and --random-init's weights (default: 0)")
@@ -133,12 +139,13 @@ def run(args) -> None:
     args.encoder = args.encoder or config_encoder
     if not args.encoder:
         raise ConfigError("--encoder: missing (the evaluation file names no encoder either)")
-    bundle = load_pretrained(args.encoder)
+    runtime = {"batch_independent": not args.batch_dependent}
+    bundle = load_pretrained(args.encoder).with_runtime(**runtime)
     if args.random_init:
         bundle = init_encoder(bundle.config, seed=args.seed, preprocessor=bundle.preprocessor)
     reference = None
     if args.similarity_to:
-        reference = load_pretrained(args.similarity_to)
+        reference = load_pretrained(args.similarity_to).with_runtime(**runtime)
         check_same_architecture(reference, bundle, args.similarity_to, args.encoder)
     started = time.time()
     with contextlib.ExitStack() as stack:

@@ -19,9 +19,9 @@ An entry is written into a temporary folder and renamed into place when complete
 `feature_cache_key` names an entry by everything its features and labels depend on: the weights'
 fingerprint, and a hash of the source (each file's path, size, modification time and label fields,
 or a dataset's fingerprint and fields), of the label spec (class list or vocabulary) and of the
-extraction settings (encoder config, preprocessing, batch size, storage dtype and layout). The
-index's source indices, origins and labels are checked against the source on read: an entry that
-does not match is recomputed, never served.
+extraction settings (encoder config and `batch_independent`, preprocessing, batch size, storage dtype
+and layout). The index's source indices, origins and labels are checked against the source on read:
+an entry that does not match is recomputed, never served.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ from speechft_jax.models.config import ConfigError
 from speechft_jax.models.encode import encode_source
 
 FEATURE_BATCH_SIZE = 8
-NUM_BUCKETS = 4  # padded lengths per source (a group-norm CNN's states depend on the padding)
+NUM_BUCKETS = 4  # padded lengths per source (a batch-dependent group-norm CNN's states depend on them)
 # what a cache entry holds and how features are made; bump it when either changes
 CACHE_FORMAT = 4
 INDEX_NAME = "index.npz"
@@ -289,10 +289,11 @@ def label_description(label_spec) -> dict | None:
 def feature_cache_key(name: str, weights_fingerprint: str, bundle, source, label_spec, *,
                       batch_size: int = FEATURE_BATCH_SIZE, num_buckets: int = NUM_BUCKETS) -> str:
     """`<weights>-<name>-<hash>`: the hash covers the source's data and labels, the label spec and the
-    settings of the extraction (encoder config, preprocessing, batch size, padded lengths, storage)."""
+    settings of the extraction (encoder config, preprocessing, batch size, padded lengths, storage), and
+    whether a group-norm CNN's statistics include the padding (`batch_independent`)."""
     settings = {"format": CACHE_FORMAT, "dtype": "float16", "layout": "frames, states, hidden",
                 "batch_size": batch_size, "num_buckets": num_buckets, "encoder": bundle.config.to_hf_dict(),
-                "preprocessor": bundle.preprocessor}
+                "batch_independent": bundle.config.batch_independent, "preprocessor": bundle.preprocessor}
     description = {"source": source_description(source), "labels": label_description(label_spec),
                    "settings": settings}
     digest = hashlib.sha1(json.dumps(description, sort_keys=True, default=str).encode()).hexdigest()[:16]

@@ -248,6 +248,7 @@ def probe_fingerprint(spec: ProbeSpec, settings: ProbeSettings, encoders: Frozen
                       mode: str, seed: int) -> str:
     """A hash of what the probes' results depend on: their task, settings, encoders, data and mode."""
     description = {"spec": dataclasses.asdict(spec), "seed": seed, "mode": mode, "encoders": encoders.fingerprint,
+                   "batch_independent": encoders.bundle.config.batch_independent,
                    "settings": [settings.steps, list(settings.learning_rates), settings.batch_size,
                                 settings.num_buckets, settings.eval_every],
                    "data": [[split, source_description(source), label_description(spec_)]

@@ -42,6 +42,15 @@ class PretrainedBundle:
     def replace(self, **changes) -> "PretrainedBundle":
         return dataclasses.replace(self, **changes)
 
+    def with_runtime(self, **settings) -> "PretrainedBundle":
+        """The same weights run with other compute settings (`EncoderConfig.runtime_settings()` keys:
+        `dtype`, `remat`, `batch_independent`, ...), with the config and module to match."""
+        unknown = sorted(set(settings) - set(self.config.runtime_settings()))
+        if unknown:
+            raise ValueError(f"{', '.join(unknown)}: not a compute setting of EncoderConfig")
+        config = self.config.replace(**settings)
+        return dataclasses.replace(self, config=config, module=SpeechEncoder(config))
+
 
 # ---------------------------------------------------------------------------------- parameters
 def init_boxed_params(config: EncoderConfig, rng):

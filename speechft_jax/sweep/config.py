@@ -19,6 +19,9 @@ error rate, so that higher is better everywhere; the chosen alpha maximises the 
 over `select_on` (test scores are reported, never used to choose; a tie is reported as such).
 `similarity: true` (the default) also compares every alpha's features with theta_0's on the first
 task's test split (CKA and R^2 per layer) and reports the size of the weight update.
+`batch_independent: true` (the default) takes a group-norm CNN's statistics over each utterance's
+own samples, so that its features (the shared CNN's too) do not depend on what it is batched with;
+`false` normalises over the padded batch, as transformers does.
 
 The same section, without `pretrained`, `finetuned` and `output_dir`, can sit under `sweep:` in a
 training config: the run then sweeps its own result (theta_0 = `model.pretrained`, theta_ft = the
@@ -55,6 +58,7 @@ class SweepConfig:
     corpus_dir: str | None = None
     probe: ProbeSettings = field(default_factory=ProbeSettings)
     similarity: bool = True
+    batch_independent: bool = True  # a group-norm CNN's statistics over each utterance's own samples
     seed: Annotated[int, SEED] = 0
     finetuned_label: str | None = None  # alpha 1's name in the table: "fine-tuned" unless given
 

@@ -31,7 +31,7 @@ def sweep_fingerprint(config, base, tuned, data: dict, probes: dict) -> str:
         "encoders": [[params_fingerprint(b.params), b.config.to_hf_dict(), b.preprocessor] for b in (base, tuned)],
         "alphas": [float(a) for a in config.alphas], "tasks": list(probes),
         "probe": {task: dataclasses.asdict(settings) for task, settings in probes.items()},
-        "seed": config.seed, "similarity": config.similarity,
+        "seed": config.seed, "similarity": config.similarity, "batch_independent": config.batch_independent,
         "data": [[task, split, source_description(source), label_description(spec)]
                  for (task, split), (source, spec) in data.items()],
     }

@@ -35,7 +35,9 @@ class ModelConfig:
     chain. `overrides`: `EncoderConfig` training settings to change (`models.config.TRAINING_SETTINGS`:
     SpecAugment's `mask_time_prob`, dropouts). `dtype` / `param_dtype` (float32, bfloat16), `remat` (recompute
     each layer in the backward pass) and `scan_layers` (alike layers as one `lax.scan`: shorter
-    compiles for deep models) change how it runs, not what it computes.
+    compiles for deep models) change how it runs, not what it computes. `batch_independent` takes a
+    group-norm CNN's statistics over each utterance's own samples, not over its padded batch
+    (transformers' way, the default), so that an utterance trains on the features it would have alone.
     """
 
     pretrained: str | None = None
@@ -46,6 +48,7 @@ class ModelConfig:
     param_dtype: Literal["float32", "bfloat16"] = "float32"
     remat: bool = False
     scan_layers: bool = False
+    batch_independent: bool = False
     overrides: dict[str, Any] = field(default_factory=dict)
 
     def validate(self):
@@ -86,6 +89,7 @@ def start_encoder(model: ModelConfig, config_dir: Path | Sequence[Path] | None =
     if model.pretrained is not None:
         bundle = load_pretrained(str(resolve_path(model.pretrained, config_dir)), **runtime)
         config = _with_overrides(bundle.config, model.overrides, spec_augment)
+        config = config.replace(batch_independent=model.batch_independent)  # not the saved directory's
         return bundle.replace(config=config, module=SpeechEncoder(config))
     path = resolve_path(model.config, config_dir)
     try:
@@ -94,7 +98,7 @@ def start_encoder(model: ModelConfig, config_dir: Path | Sequence[Path] | None =
         raise ConfigError(f"model.config={model.config!r}: cannot read it ({err.strerror})") from None
     except json.JSONDecodeError as err:
         raise ConfigError(f"model.config={model.config!r}: not valid JSON ({err.msg}, line {err.lineno})") from None
-    config = EncoderConfig.from_hf_dict(hf, source=str(path), **runtime)
+    config = EncoderConfig.from_hf_dict(hf, source=str(path), **runtime, batch_independent=model.batch_independent)
     config = _with_overrides(config, model.overrides, spec_augment)
     preprocessor = {"do_normalize": False, "sampling_rate": 16000, "feature_size": 1,
                     "padding_side": "right", "padding_value": 0.0, "return_attention_mask": True,
