@@ -20,8 +20,9 @@ from speechft_jax.models.pretrained import abstract_params
 
 def _split_encoder_keys(state: dict, model_type: str) -> tuple[dict, list[str]]:
     """Strip the base-model prefix (`hubert.`...) if present; keys outside it are head keys."""
-    prefix = hf_keys.BASE_MODEL_PREFIX[model_type] + "."
-    if not any(key.startswith(prefix) for key in state):
+    base = hf_keys.BASE_MODEL_PREFIX.get(model_type)  # None for DeCoAR 2.0: not a transformers model
+    prefix = f"{base}."
+    if base is None or not any(key.startswith(prefix) for key in state):
         return dict(state), []
     encoder = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
     return encoder, sorted(k for k in state if not k.startswith(prefix))
@@ -72,6 +73,9 @@ def state_dict_to_params(state: dict, config: EncoderConfig, source: str = "chec
 
 def params_to_state_dict(params, config: EncoderConfig) -> dict[str, np.ndarray]:
     """The parameter pytree -> a transformers base-model state dict (numpy, float32 or as stored)."""
+    if not config.in_transformers:
+        raise CheckpointError(f"model_type {config.model_type!r}: transformers has no such model; save it as a "
+                              "Flax directory (convert --to flax) or in s3prl's format (convert --to s3prl)")
     out = {}
     for path, value in flax.traverse_util.flatten_dict(flax.linen.unbox(params)).items():
         array = np.asarray(jax.device_get(value))

@@ -1,8 +1,9 @@
 """The speech encoder: CNN -> feature projection -> (SpecAugment) -> transformer.
 
-One module for HuBERT, wav2vec 2.0 and WavLM; the config selects the norm placement and the
-relative position bias. Parameter names follow transformers' module names (`layers_3` for
-`layers.3`), so checkpoint conversion is a mechanical key map.
+One module for HuBERT, wav2vec 2.0, WavLM and DeCoAR 2.0 (whose front end is a filterbank, not a
+CNN: `front_end`); the config selects the norm placement and the relative position bias.
+Parameter names follow transformers' module names (`layers_3` for `layers.3`), so checkpoint
+conversion is a mechanical key map.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import jax.numpy as jnp
 
 from speechft_jax.models import partitioning as P
 from speechft_jax.models.config import EncoderConfig
+from speechft_jax.models.fbank_front_end import FbankFrontEnd
 from speechft_jax.models.feature_extractor import FeatureExtractor, FeatureProjection
 from speechft_jax.models.layers import EncoderLayer
 from speechft_jax.models.masking import apply_spec_augment, frame_mask_from_samples
@@ -29,7 +31,8 @@ class EncoderOutput:
     hidden_states: L+1 arrays `[batch, frames, hidden]`, as transformers' `output_hidden_states`
       (the input of layer 0, then every layer's output).
     last_hidden_state: `[batch, frames, hidden]` (after the final LayerNorm in pre-LN models).
-    cnn_features: the CNN output `[batch, frames, conv_dim[-1]]`, before the projection.
+    cnn_features: the CNN output `[batch, frames, conv_dim[-1]]`, before the projection (DeCoAR 2.0:
+      its normalised filterbank features).
     frame_mask: bool `[batch, frames]`, True on valid frames.
     mask_time_indices: bool `[batch, frames]` of SpecAugment-masked frames, or None.
     """
@@ -101,6 +104,12 @@ def _layer_segments(cfg: EncoderConfig, first_trained_layer: int) -> list[tuple[
     return list(zip(cuts[:-1], cuts[1:]))
 
 
+def front_end(config: EncoderConfig, **kwargs) -> nn.Module:
+    """The module from waveforms to frames, called `(waveforms, attention_mask)`: DeCoAR 2.0's
+    filterbank (no parameters), or the CNN of the others."""
+    return (FbankFrontEnd if config.model_type == "decoar2" else FeatureExtractor)(config, **kwargs)
+
+
 class SpeechEncoder(nn.Module):
     """Waveforms `[batch, samples]` -> `EncoderOutput`.
 
@@ -118,13 +127,14 @@ class SpeechEncoder(nn.Module):
     def __call__(self, waveforms, attention_mask=None, mask_time_indices=None, train: bool = False,
                  freeze_feature_extractor: bool = False, first_trained_layer: int = 0, cnn_features=None):
         cfg = self.config
-        cnn = FeatureExtractor(cfg, name="feature_extractor")(waveforms) if cnn_features is None else cnn_features
+        cnn = front_end(cfg, name="feature_extractor")(waveforms, attention_mask) if cnn_features is None else cnn_features
         if freeze_feature_extractor:
             cnn = jax.lax.stop_gradient(cnn)
         batch, frames, _ = cnn.shape
         if attention_mask is None:
             frame_mask = jnp.ones((batch, frames), bool)
         else:
+            # batch-independent features keep the frames an unpadded forward has (the length formula)
             frame_mask = frame_mask_from_samples(cfg, attention_mask, frames)
         hidden = FeatureProjection(cfg, name="feature_projection")(cnn, deterministic=not train)
         masked_spec_embed = None

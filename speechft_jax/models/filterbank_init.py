@@ -43,6 +43,8 @@ def gabor_filterbank(channels: int, taps: int, *, sample_rate: int = 16000, fmin
 
 def filterbank_cnn(config: EncoderConfig, params: dict) -> dict:
     """`params` with the CNN's convs set as the module docstring says (works under `jax.jit`)."""
+    if config.model_type == "decoar2":
+        raise ConfigError("cnn_init='filterbank': model_type 'decoar2' has no CNN (its front end is a fixed filterbank)")
     dims = tuple(config.conv_dim)
     if len(set(dims)) != 1:
         raise ConfigError(f"conv_dim={list(dims)}: the filterbank start needs every conv layer to have the same "

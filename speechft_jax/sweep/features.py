@@ -24,7 +24,7 @@ from speechft_jax.evaluate.features import FeatureSet, collect_feature_sets
 from speechft_jax.evaluate.frozen_encoders import FrozenEncoders
 from speechft_jax.merge import interpolate
 from speechft_jax.models import EncoderConfig, SpeechEncoder
-from speechft_jax.models.feature_extractor import FeatureExtractor
+from speechft_jax.models.encoder import front_end
 from speechft_jax.tree_math import params_fingerprint
 
 CNN = "feature_extractor"
@@ -39,7 +39,7 @@ def sweep_forward(config: EncoderConfig, shared_cnn: bool = False):
     module = SpeechEncoder(config)
 
     def forward(theta_0, theta_ft, alphas, audio, audio_mask):
-        cnn = FeatureExtractor(config).apply({"params": theta_0[CNN]}, audio) if shared_cnn else None
+        cnn = front_end(config).apply({"params": theta_0.get(CNN, {})}, audio, audio_mask) if shared_cnn else None
 
         def one(alpha):
             out = module.apply({"params": interpolate(theta_0, theta_ft, alpha)}, audio, audio_mask,
@@ -74,8 +74,9 @@ def merged_encoders(bundle, theta_ft, alphas, shared_cnn: bool) -> FrozenEncoder
 
 
 def same_cnn(theta_0, theta_ft) -> bool:
-    """Whether the two encoders' CNN weights are equal (stable fine-tuning freezes the CNN)."""
-    pairs = zip(jax.tree_util.tree_leaves(theta_0[CNN]), jax.tree_util.tree_leaves(theta_ft[CNN]))
+    """Whether the two encoders' CNN weights are equal (stable fine-tuning freezes the CNN); true
+    for DeCoAR 2.0, whose filterbank front end has no weights."""
+    pairs = zip(jax.tree_util.tree_leaves(theta_0.get(CNN, {})), jax.tree_util.tree_leaves(theta_ft.get(CNN, {})))
     return all(a.shape == b.shape and bool(jnp.array_equal(a, b)) for a, b in pairs)
 
 
