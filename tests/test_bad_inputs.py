@@ -27,6 +27,7 @@ from flax import traverse_util
 import speechft_jax as sj
 from conftest import TRAIN_MODEL_CONFIG, tiny_encoder_config, write_train_config
 from speechft_jax.__main__ import main as speechft_main
+from speechft_jax.checkpoints.torch_zip_writer import torch_save_bytes
 
 
 @dataclasses.dataclass
@@ -94,6 +95,13 @@ class Case:
     id: str
     argv: Callable[[Ctx], list]
     expect: str  # a fragment of the one-line message
+
+
+def _pt(ctx: Ctx, name: str, checkpoint: dict) -> str:
+    """A `.pt` file of plain data and arrays (written by the project's torch-free writer)."""
+    path = ctx.tmp / name
+    path.write_bytes(torch_save_bytes(checkpoint))
+    return str(path)
 
 
 def _torch_zip(ctx: Ctx, name: str, payload: bytes, entries: dict | None = None) -> Path:
@@ -276,6 +284,21 @@ CASES = [
          "encoder.layers.0.attention.q_proj.weight holds non-finite values"),
     Case("convert-out-holds-a-model", lambda c: ["convert", str(c.encoder), str(c.other_encoder)],
          "already holds a model"),
+    Case("convert-downstream-without-like", lambda c: ["convert", _pt(c, "dev-best.ckpt", {
+        "Upstream": {"model.mask_emb": np.zeros(4, np.float32)}, "Step": 3}), str(c.tmp / "o")],
+         "holds the fine-tuned weights only; give the pre-trained model the run started from (--like"),
+    Case("convert-pt-out-without-suffix", lambda c: ["convert", str(c.encoder), str(c.tmp / "o"), "--to", "fairseq"],
+         "expected a file name ending in .pt, .pth, .ckpt for a fairseq checkpoint"),
+    Case("convert-pt-out-exists", lambda c: ["convert", str(c.encoder), str(c.text("o.pt", "kept")), "--to", "s3prl"],
+         "o.pt: already exists; pass --overwrite to replace it"),
+    Case("convert-unknown-fairseq-model", lambda c: ["convert", _pt(c, "d2v.pt", {
+        "cfg": {"model": {"_name": "data2vec_audio"}, "task": {}}, "model": {"mask_emb": np.zeros(4, np.float32)}}),
+        str(c.tmp / "o")], "_name='data2vec_audio' is not a pre-trained fairseq HuBERT, wav2vec 2.0 or WavLM model"),
+    Case("convert-normalize-not-a-boolean", lambda c: ["convert", _pt(c, "norm.pt", {
+        "cfg": {"model": {"_name": "hubert"}, "task": {"normalize": "yes"}}, "model": {"mask_emb": np.zeros(4, np.float32)}}),
+        str(c.tmp / "o")], "normalize='yes', expected true or false"),
+    Case("train-dora-not-a-boolean", lambda c: ["train", "--config", str(c.train_config()), "--set",
+                                                "finetune.lora={dora: maybe}"], "finetune.lora.dora='maybe', expected true or false"),
     Case("merge-non-finite-finetuned", lambda c: ["merge", "--pretrained", str(c.encoder), "--finetuned",
                                                   _non_finite_encoder(c, "inf_ft"), "--out", str(c.tmp / "m")],
          "holds non-finite values"),

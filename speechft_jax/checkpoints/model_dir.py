@@ -1,7 +1,7 @@
 """Model directories and files in, `PretrainedBundle`s out, and back.
 
-`load_pretrained` reads a transformers model directory, a hub id, a fairseq HuBERT `.pt` or this
-project's own Flax directory (a parameter holding NaN or Inf, in any format, is an error naming
+`load_pretrained` reads a transformers model directory, a hub id, a fairseq / unilm / s3prl `.pt`
+(`pt_formats`) or this project's own Flax directory (a parameter holding NaN or Inf, in any format, is an error naming
 its key and file); `save_pretrained` writes a transformers directory and `save_flax` a Flax one,
 each replacing whatever model the directory held so that it never holds two.
 """
@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from speechft_jax import files as atomic_files  # `files` names the files of a model below
-from speechft_jax.checkpoints import fairseq_import, params_io, state_dict_io
+from speechft_jax.checkpoints import params_io, pt_formats, state_dict_io
 from speechft_jax.checkpoints.pretraining_head import HEAD_NAME, head_to_state, read_head
 from speechft_jax.errors import CheckpointError, ConfigError
 from speechft_jax.models import EncoderConfig, SpeechEncoder
@@ -93,24 +93,25 @@ def _download(repo_id: str) -> Path:
 
 
 def load_pretrained(source, dtype: str = "float32", param_dtype: str = "float32", remat: bool = False,
-                    scan_layers: bool = False) -> PretrainedBundle:
-    """Load an encoder from a transformers directory, a hub id, a fairseq HuBERT `.pt`, or a
-    directory written by this project.
+                    scan_layers: bool = False, like: PretrainedBundle | None = None) -> PretrainedBundle:
+    """Load an encoder from a transformers directory, a hub id, a `.pt` of the fairseq / s3prl
+    world (`pt_formats`: fairseq HuBERT and wav2vec 2.0, unilm WavLM, s3prl's converted, DeCoAR 2.0
+    and downstream checkpoints), or a directory written by this project.
 
     `dtype` is the compute dtype, `param_dtype` the stored one; `remat` rematerialises each layer
     in the backward pass; `scan_layers` runs alike layers as one `lax.scan` (the same function
-    and parameter layout, a shorter compile for deep models).
+    and parameter layout, a shorter compile for deep models). `like`: the pre-trained model whose
+    architecture a weights-only file (an s3prl downstream checkpoint) has; other sources ignore it.
     """
     runtime = {"dtype": dtype, "param_dtype": param_dtype, "remat": remat, "scan_layers": scan_layers}
     path = Path(source).expanduser()
     if path.is_dir():
         return _load_dir(path, runtime)
     if path.is_file():
-        if path.suffix in (".pt", ".pth", ".ckpt"):
-            config, params, head = fairseq_import.load_fairseq_hubert(path, runtime)
-            return PretrainedBundle(config, params, SpeechEncoder(config), str(path), {"do_normalize": False,
-                                    "sampling_rate": 16000}, head)
-        raise CheckpointError(f"{path}: expected a model directory or a fairseq .pt file")
+        if path.suffix in pt_formats.PT_SUFFIXES:
+            return pt_formats.load_pt(path, runtime, like)
+        raise CheckpointError(f"{path}: expected a model directory or a {'/'.join(pt_formats.PT_SUFFIXES)} file "
+                              "(fairseq, unilm or s3prl)")
     if isinstance(source, str) and _HUB_ID.match(source) and not source.startswith((".", "~")):
         return _load_dir(_download(source), runtime)
     raise CheckpointError(f"{source}: no such file or directory")
@@ -213,6 +214,13 @@ def save_flax(bundle: PretrainedBundle, out_dir, params=None) -> Path:
     if bundle.preprocessor:
         files[PREPROCESSOR_NAME] = atomic_files.json_bytes(bundle.preprocessor, sort_keys=True)
     return _write_model(out_dir, files)
+
+
+def save_encoder(bundle: PretrainedBundle, out_dir, params=None) -> Path:
+    """Write `bundle` where users of its family look for it: a transformers directory, or this
+    project's Flax directory for a model transformers lacks (DeCoAR 2.0)."""
+    save = save_pretrained if bundle.config.in_transformers else save_flax
+    return save(bundle, out_dir, params=params)
 
 
 def _read_flax_params(path: Path, config: EncoderConfig):

@@ -1,6 +1,7 @@
 """`python -m speechft_jax.merge --pretrained DIR --finetuned DIR [DIR ...] --alpha 0.25 --out DIR`.
 
-Writes a transformers directory (loads with `AutoModel.from_pretrained`) holding
+Writes a transformers directory (loads with `AutoModel.from_pretrained`; for DeCoAR 2.0, which
+transformers lacks, this project's Flax directory) holding
 `theta_0 + alpha * mean_i(theta_i - theta_0)` (one fine-tuned model: the interpolation
 `(1 - alpha) theta_0 + alpha theta_ft`). A pre-training head in the pre-trained directory is kept
 as it is (theta_0). `--weights` replaces the mean by a weighted sum. An `--out` that already holds
@@ -14,7 +15,7 @@ import math
 import sys
 from pathlib import Path
 
-from speechft_jax.checkpoints import load_pretrained, refuse_to_replace, save_pretrained
+from speechft_jax.checkpoints import load_pretrained, refuse_to_replace, save_encoder
 from speechft_jax.cli import ArgumentParser, run_command
 from speechft_jax.merge import interpolate, merge_task_vectors
 from speechft_jax.models.pretrained import check_same_architecture
@@ -50,14 +51,14 @@ def run(args) -> None:
     base = load_pretrained(args.pretrained)
     tuned = []
     for path in args.finetuned:
-        bundle = load_pretrained(path)
+        bundle = load_pretrained(path, like=base)  # an s3prl downstream checkpoint has base's architecture
         check_same_architecture(base, bundle, args.pretrained, path)
         tuned.append(bundle.params)
     if len(tuned) == 1 and args.weights is None:
         merged = interpolate(base.params, tuned[0], args.alpha)
     else:
         merged = merge_task_vectors(base.params, tuned, args.alpha, args.weights)
-    out = save_pretrained(base, args.out, params=merged)
+    out = save_encoder(base, args.out, params=merged)
     print(f"merged {args.pretrained} with {len(tuned)} fine-tuned model(s) at alpha {args.alpha:g} -> {out}")
 
 

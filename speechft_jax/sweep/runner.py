@@ -71,8 +71,8 @@ def run_sweep(config: SweepConfig, tasks: Sequence[EvalTask] | None = None, prog
     out = Path(config.output_dir)
     check_writable(out, "output_dir")  # now, not after the sweep: its results would have nowhere to go
     tasks = config.eval_tasks() if tasks is None else list(tasks)
-    base = load_pretrained(config.pretrained)
-    tuned = load_pretrained(config.finetuned)
+    base = load_pretrained(config.pretrained).with_runtime(batch_independent=config.batch_independent)
+    tuned = load_pretrained(config.finetuned, like=base)
     check_same_architecture(base, tuned, config.pretrained, config.finetuned)
     check_compatible(base.params, tuned.params)
     alphas = [float(a) for a in config.alphas]

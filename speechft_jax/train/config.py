@@ -150,7 +150,7 @@ class FinetuneConfig:
             check(0.0 < value < 1.0, "early_checkpoints", value, "fractions strictly between 0 and 1")
         if self.lora is not None:
             check(self.l2_to_pretrained == 0, "l2_to_pretrained", self.l2_to_pretrained,
-                  "0 with LoRA (the base weights do not move)")
+                  "0 with LoRA or DoRA (the base weights do not move)")
 
 
 @dataclass(frozen=True)

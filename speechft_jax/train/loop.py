@@ -28,7 +28,7 @@ import jax
 import numpy as np
 import yaml
 
-from speechft_jax.checkpoints import save_pretrained
+from speechft_jax.checkpoints import save_encoder
 from speechft_jax.config_loading import build, load_yaml, to_dict
 from speechft_jax.data import make_global_batch
 from speechft_jax.errors import TrainingDiverged
@@ -281,11 +281,11 @@ def _train_in(out: Path, config: TrainConfig, config_dir, started: float, is_wri
         host = _to_host(merged_encoder(params, frozen))
         head = _to_host(params["head"][pretraining_heads[0]]) if pretraining_heads else bundle.pretraining_head
         if is_writer:
-            save_pretrained(bundle.replace(pretraining_head=head), directory, params=host)
+            save_encoder(bundle.replace(pretraining_head=head), directory, params=host)
         return host
 
     def scored_encoder(params):
-        """The encoder the heads are scored with (LoRA: the base with its deltas, merged)."""
+        """The encoder the heads are scored with (LoRA, DoRA: the base with its adapters, merged)."""
         return params["encoder"] if lora is None else merged_encoder(params, frozen)
 
     # ---------------------------------------------------------------- the loop
