@@ -168,3 +168,17 @@ def test_convert_to_fairseq_and_s3prl_and_merge_an_s3prl_downstream_checkpoint(h
     np.testing.assert_allclose(kernel, state["encoder.layers.1.fc2.weight"].numpy().T * 1.25, rtol=1e-6)
     assert convert_main([str(tmp_path / "merged"), str(tmp_path / "merged.pt"), "--to", "fairseq"]) == 0
     assert "final_proj.bias, final_proj.weight were written as zeros" not in capsys.readouterr().err  # head kept
+
+
+@pytest.mark.parametrize("layout", ["s3prl-converted", "s3prl-decoar2", "s3prl-downstream"])
+def test_a_pickle_that_runs_code_is_refused_in_every_s3prl_layout(tmp_path, monkeypatch, layout):
+    monkeypatch.chdir(tmp_path)
+    weight = torch.zeros(2)
+    checkpoint = {"s3prl-converted": {"task_cfg": {"normalize": RunsCode()}, "model_cfg": {"_name": "hubert"},
+                                      "model_weight": {"mask_emb": weight}},
+                  "s3prl-decoar2": {"model": {"post_extract_proj.weight": weight}, "updates": RunsCode()},
+                  "s3prl-downstream": {"Upstream": {"model.mask_emb": weight}, "Args": RunsCode()}}[layout]
+    torch.save(checkpoint, tmp_path / "evil.ckpt")
+    with pytest.raises(sj.CheckpointError, match=r"refused to load: the pickle asks for (posix|os|nt)\.system"):
+        sj.load_pretrained(tmp_path / "evil.ckpt")
+    assert not (tmp_path / "PWNED_MARKER").exists()
