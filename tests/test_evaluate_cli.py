@@ -38,6 +38,8 @@ def test_evaluate_reports_probes_and_similarity(encoders, demo_corpus_tiny, tmp_
     assert similarity["l2"] > 0 and similarity["relative"] > 0
     printed = capsys.readouterr().out
     assert "similarity to" in printed and "CKA" in printed
+    low, high = report["results"]["sid"]["details"]["test_ci95"]  # Wilson's, printed beside the accuracy
+    assert low <= report["results"]["sid"]["test"] <= high and f"[{low:.4f}, {high:.4f}]" in printed
 
     assert _run(encoders, demo_corpus_tiny, "--similarity-to", str(encoders / "base"), "--out", str(out)) == 0
     itself = json.loads(out.read_text())["similarity"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from speechft_jax.evaluate.features import FeatureSet, feature_set_rows, read_feature_store, write_feature_store
+from speechft_jax.evaluate.intervals import wilson_interval
 from speechft_jax.evaluate.probe import ProbeSpec
 from speechft_jax.evaluate.probe_training import train_probe
 
@@ -31,6 +32,8 @@ def test_classification_probe_learns_a_separable_task_and_weights_the_right_laye
                          _classification_set(200, 0), _classification_set(60, 1), _classification_set(60, 2),
                          learning_rates=(1e-3, 1e-2), steps=150, batch_size=16, progress=False)
     assert result.test > 0.95 and result.dev > 0.95
+    # the test accuracy's Wilson interval, over the 60 test utterances
+    assert result.details["test_ci95"] == list(wilson_interval(round(result.test * 60), 60))
     assert np.argmax(result.layer_weights) == 2
     assert set(result.dev_by_lr) == {"0.001", "0.01"}
 
@@ -62,6 +65,8 @@ def test_ctc_probe_learns_a_toy_sequence_task():
     result = train_probe(ProbeSpec("toyseq", "ctc", 5, blank_id=0), _sequence_set(150, 0), _sequence_set(40, 1),
                          _sequence_set(40, 2), learning_rates=(1e-2,), steps=300, batch_size=16, progress=False)
     assert result.metric == "error_rate" and result.test < 0.1, result
+    low, high = result.details["test_ci95"]  # an error rate's, bootstrapped over the utterances
+    assert 0 <= low <= result.test <= high < 0.2
 
 
 def test_ctc_probe_stays_at_chance_on_random_labels():
@@ -76,6 +81,8 @@ def test_ctc_probe_stays_at_chance_on_random_labels():
                          shuffled(_sequence_set(40, 1)), shuffled(_sequence_set(80, 2)), learning_rates=(1e-2,),
                          steps=300, batch_size=16, progress=False)
     assert result.test > 0.6, result
+    low, high = result.details["test_ci95"]  # an error rate's interval, not an accuracy's
+    assert 0.5 < low < result.test < high < 1.0
 
 
 def test_feature_cache_round_trips(tmp_path):

@@ -8,11 +8,21 @@ import pytest
 
 from speechft_jax.data.labels import SpeakerActivityLabels, TrialLabels
 from speechft_jax.evaluate.features import FeatureSet
+from speechft_jax.evaluate.intervals import wilson_interval
 from speechft_jax.evaluate.probe import ProbeSpec
 from speechft_jax.evaluate.probe_training import train_probe
 
 STATES, HIDDEN = 3, 16
 GROUPS = (3, 4, 2)
+
+
+def assert_interval_holds(result, n=None) -> bool:
+    """The result's test metric lies in its 95 % interval (Wilson's of `n` utterances, where given)."""
+    low, high = result.details["test_ci95"]
+    assert low <= result.test <= high, result
+    if n is not None:
+        assert (low, high) == wilson_interval(round(result.test * n), n)
+    return True
 
 
 def _intent_set(n, seed, random_labels=False):
@@ -38,6 +48,7 @@ def test_intent_probe_learns_every_slot_and_stays_at_chance_on_random_labels():
     chance = train_probe(spec, _intent_set(300, 0, True), _intent_set(60, 1, True), _intent_set(200, 2, True),
                          learning_rates=(1e-2,), steps=200, batch_size=16, progress=False)
     assert chance.test < 0.15, chance  # all three right by chance: 1/24
+    assert_interval_holds(result, 80) and assert_interval_holds(chance, 200)
 
 
 def _speaker_set(speakers, per_speaker, seed, informative=True):
@@ -76,11 +87,15 @@ def test_verification_probe_embeds_unseen_speakers_and_stays_at_chance_without_s
                          scored_against={"dev": (None, _trials(range(6), 6, 1)), "test": (None, _trials(range(6), 6, 2))})
     assert result.metric == "eer" and result.test < 0.15, result  # chance: 0.5
     assert 0 <= result.details["test_min_dcf"] <= 1 and "dev_min_dcf" in result.details
+    assert_interval_holds(result)  # an EER's interval, bootstrapped over the trials
     blind = [_speaker_set(s, n, seed, informative=False) for s, n, seed in ((range(24), 12, 0), (range(6), 6, 1),
                                                                               (range(6), 20, 2))]
     chance = train_probe(spec, *blind, learning_rates=(1e-3,), steps=100, batch_size=16, progress=False,
                          scored_against={"dev": (None, _trials(range(6), 6, 1)), "test": (None, _trials(range(6), 20, 2))})
     assert abs(chance.test - 0.5) < 0.12, chance
+    assert_interval_holds(chance)
+    # chance level: about 1,000 trials give an interval of about +-0.03 around 0.5
+    assert 0.02 < chance.details["test_ci95"][1] - chance.details["test_ci95"][0] < 0.15
 
 
 class _Segments:
@@ -127,6 +142,7 @@ def test_diarization_probe_finds_who_speaks_when_and_fails_on_shuffled_labels(sh
     assert result.metric == "der"
     parts = result.details["test_missed"] + result.details["test_false_alarm"] + result.details["test_confusion"]
     assert parts == pytest.approx(result.test)
+    assert_interval_holds(result)  # a DER's interval, bootstrapped over the recordings
     if shuffled:
         assert result.test > 0.4, result
     else:

@@ -27,6 +27,10 @@ def test_sweep_cli_writes_scores_table_and_plot(demo_corpus_tiny, tmp_path, caps
     for alpha in ("0.0", "0.5", "1.0"):
         assert summary["results"][alpha]["sid"]["metric"] == "accuracy"
         assert summary["results"][alpha]["pr"]["metric"] == "error_rate"
+        for task in ("sid", "pr"):  # each test metric's 95 % interval, in the metric's own units
+            low, high = summary["results"][alpha][task]["ci95"]
+            assert low <= summary["results"][alpha][task]["test"] <= high
+            assert summary["results"][alpha][task]["details"]["test_ci95"] == [low, high]
         # alpha is chosen on dev; test is reported beside it
         assert summary["objective"][alpha] == summary["results"][alpha]["sid"]["dev"]
         assert summary["test_objective"][alpha] == summary["results"][alpha]["sid"]["test"]
@@ -34,10 +38,13 @@ def test_sweep_cli_writes_scores_table_and_plot(demo_corpus_tiny, tmp_path, caps
     assert summary["objective"][str(summary["best_alpha"])] == best and summary["chosen_on"] == "dev"
     tied = [float(a) for a, v in summary["objective"].items() if v == best]
     assert summary["best_alpha"] == tied[0] and summary["tied_alphas"] == (tied if len(tied) > 1 else [])
-    svg = (tmp_path / "out" / "scores.svg").read_text()
-    assert svg.startswith("<svg") and svg.count("<polyline") == 2
+    assert summary["figures"] == ["scores.png", "scores.pdf"]
+    assert (tmp_path / "out" / "scores.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    assert (tmp_path / "out" / "scores.pdf").read_bytes().startswith(b"%PDF-")
     out = capsys.readouterr().out
+    assert "sweep.json, scores.png, scores.pdf written" in out
     assert "Speech-FT" in out and "fine-tuned" in out  # alpha 1 without a finetuned_label
+    assert "marked * where it does not overlap alpha 0's and + where it does not overlap alpha 1's" in out
 
 
 def _tiny_sweep(tmp_path, corpus_dir, output_dir, *, encoders=True, **changes):
@@ -121,7 +128,8 @@ def test_an_interrupted_sweep_resumes_where_it_stopped(demo_corpus_tiny, tmp_pat
     with pytest.raises(RuntimeError, match="interrupted"):
         sweep_main(["--config", str(path)])
     partial = json.loads((tmp_path / "third" / "sweep.partial.json").read_text())
-    partial["results"] = {"sid": {"0.0": whole["results"]["0.0"]["sid"]}}
+    kept = {k: v for k, v in whole["results"]["0.0"]["sid"].items() if k != "ci95"}  # a ProbeResult's JSON
+    partial["results"] = {"sid": {"0.0": kept}}
     (tmp_path / "third" / "sweep.partial.json").write_text(json.dumps(partial))
     stop_at, trained[:] = None, []
     assert sweep_main(["--config", str(path)]) == 0
@@ -200,7 +208,7 @@ def test_training_config_with_a_sweep_section_runs_all_of_speech_ft(demo_corpus_
     assert similarity["1.0"]["l2"] > 0
     assert similarity["1.0"]["l2"] == pytest.approx(2 * similarity["0.5"]["l2"], rel=1e-4)
     assert similarity["1.0"]["layers"][-1]["cka"] < 1.0
-    assert (tmp_path / "run" / "sweep" / "scores.svg").is_file()
+    assert (tmp_path / "run" / "sweep" / "scores.png").is_file()
     assert "pre-trained" in out and "Stable-FT" in out and "CKA last" in out and "best alpha" in out
 
     # The run is finished: running it again (with another sweep) only sweeps.
@@ -239,9 +247,13 @@ def test_the_sweep_selects_alpha_over_the_new_superb_kinds(demo_corpus_tiny, tmp
         {"name": "sd", "kind": "diarization", "lstm_units": 8, "lstm_layers": 1, "data": data("sd")}]}))
     probe = {"steps": 10, "learning_rates": [1e-2], "batch_size": 8, "num_buckets": 1}  # one compile per split
     path = _tiny_sweep(tmp_path, demo_corpus_tiny, tmp_path / "out", tasks=["ic", "asv", "sd"], select_on=["asv", "sd"],
-                       alphas=[0.0, 1.0], evaluation=str(tmp_path / "eval.yaml"), probe=probe)
+                       alphas=[0.0, 1.0], evaluation=str(tmp_path / "eval.yaml"), probe=probe, readout=True)
     assert sweep_main(["--config", str(path), "--quiet"]) == 0
     summary = json.loads((tmp_path / "out" / "sweep.json").read_text())
+    # the linear readout of the utterance-level task (an intent: right when every slot is), per alpha
+    assert list(summary["readout"]) == ["ic"] and list(summary["readout"]["ic"]) == ["0.0", "1.0"]
+    assert all(len(curve["layers"][0]["c"]) == 3 and 0 <= curve["layers"][0]["test"] <= 1
+               for curve in summary["readout"]["ic"].values())
     assert {task: summary["results"]["1.0"][task]["metric"] for task in ("ic", "asv", "sd")} == {
         "ic": "accuracy", "asv": "eer", "sd": "der"}
     for alpha in ("0.0", "1.0"):

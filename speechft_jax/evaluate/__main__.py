@@ -8,10 +8,16 @@ corpus); without it, `--tasks` names the demo corpus's built-in tasks (configs/e
 `--similarity-to DIR` adds the feature similarity to a reference encoder (theta_0): linear CKA and
 R^2 per hidden state on the first task's test split, and the size of the weight update. `qbe`
 (query-by-example detection, no training) reports the MTWV of the best dev layer. Prints a
-table (with the metrics reported beside a task's own: slot-value CER, minDCF, DER's parts), the
+table (each test metric with its 95 % interval, `evaluate/intervals.py`; the metrics reported
+beside a task's own: slot-value CER, minDCF, DER's parts), the
 SUPERB score of the tasks that stand for SUPERB's (`superb:` in the file) against the reference
 set `--reference`, and writes `--out` JSON, and the log (notes, warnings, errors) to
 `evaluate.log` beside it.
+`--readout` adds, per classification or intent task (others are skipped with a note), a linear
+readout of every hidden state (`evaluate/linear_readout.py`: mean+std pooled utterance vectors,
+multinomial logistic regression, C chosen on dev): a table of what each layer holds, dev and test
+accuracy with the test's Wilson 95 % interval, also in `--out` under `readout`; its vectors are
+pooled from the probes' feature cache when there is one.
 The probes read their hidden states from a feature cache on disk or run the encoder in their own
 step (`--probe-mode`; auto: cached when the features fit `--cache-budget-gb`, a line in the log says
 which); each task's probe checkpoints and `metrics.jsonl` go to `--work-dir/<task>/`, from which an
@@ -32,6 +38,7 @@ from pathlib import Path
 from speechft_jax.checkpoints import load_pretrained
 from speechft_jax.cli import QUIET_HELP, ArgumentParser, log_to_file, run_command
 from speechft_jax.errors import ConfigError
+from speechft_jax.evaluate.intervals import format_interval
 from speechft_jax.evaluate.probe_settings import DEFAULT_CACHE_BUDGET_GB, PROBE_MODES, ProbeSettings
 from speechft_jax.evaluate.superb import reference_set, reference_set_names, score_results
 from speechft_jax.files import atomic_write_json
@@ -78,6 +85,12 @@ def main(argv=None) -> int:
     parser.add_argument("--similarity-to", metavar="DIR", help="compare features and weights with this encoder (theta_0)")
     parser.add_argument("--seed", type=int, default=0,
                         help="probe initialisation and data order, and --random-init's weights (default: 0)")
+    parser.add_argument("--readout", action="store_true",
+                        help="also a per-layer linear readout (logistic regression on mean+std pooled states) of "
+                             "each classification or intent task")
+    parser.add_argument("--readout-pooling", choices=("mean_std", "mean"), default="mean_std",
+                        help="the readout's utterance vector: mean and std of the frames, or the mean alone "
+                             "(default: mean_std)")
     parser.add_argument("--reference", help="the SUPERB score's reference set: "
                                             f"{', '.join(reference_set_names())} (default: leaderboard)")
     parser.add_argument("--out", help="write the results as JSON here")
@@ -121,9 +134,20 @@ def _eval_tasks(args) -> tuple[list, str | None]:
     return tasks, encoder
 
 
+def _readouts(bundle, tasks, pooling: str, cache_dir) -> dict:
+    """`{task: Readout.to_json()}` of the encoder's linear readout on each of `tasks`."""
+    from speechft_jax.evaluate.frozen_encoders import single_encoder
+    from speechft_jax.evaluate.linear_readout import encoder_readouts
+
+    encoders = single_encoder(bundle) if tasks else None
+    return {task.name: encoder_readouts(encoders, task.definition, pooling=pooling, cache_dir=cache_dir,
+                                        num_buckets=task.probe.num_buckets)[0].to_json() for task in tasks}
+
+
 def run(args) -> None:
     """The evaluation of `args` (parsed): tables on stdout, the JSON report in `--out`."""
     from speechft_jax.evaluate.features import check_writable
+    from speechft_jax.evaluate.linear_readout import format_readout, readout_tasks
     from speechft_jax.evaluate.runner import evaluate_encoder, similarity_to_reference
     from speechft_jax.models.pretrained import check_same_architecture, init_encoder
 
@@ -136,6 +160,7 @@ def run(args) -> None:
         check_writable(work_dir, "--work-dir")
     reference_points = reference_set(args.reference)  # an unknown name fails before any work
     tasks, config_encoder = _eval_tasks(args)
+    read_out = readout_tasks(tasks, "--readout") if args.readout else []
     args.encoder = args.encoder or config_encoder
     if not args.encoder:
         raise ConfigError("--encoder: missing (the evaluation file names no encoder either)")
@@ -150,9 +175,11 @@ def run(args) -> None:
     started = time.time()
     with contextlib.ExitStack() as stack:
         # the similarity reads the probes' test features back: a cache, if only for this run
+        # (and the readout pools the probes' features instead of running the encoder again)
         cache_dir = (Path(args.cache_dir) if args.cache_dir else
-                     Path(stack.enter_context(tempfile.TemporaryDirectory())) if reference else None)
+                     Path(stack.enter_context(tempfile.TemporaryDirectory())) if reference or read_out else None)
         results = evaluate_encoder(bundle, tasks, seed=args.seed, cache_dir=cache_dir, work_dir=work_dir)
+        readouts = _readouts(bundle, read_out, args.readout_pooling, cache_dir)
         measured = next((t.definition for t in tasks if t.definition.kind != "qbe"), None)
         if reference is not None and measured is None:
             raise ConfigError("--similarity-to: needs a task with train/dev/test utterances (not only qbe)")
@@ -160,14 +187,15 @@ def run(args) -> None:
             bundle, reference, measured, cache_dir=cache_dir)
     name = f"{args.encoder}{' (random init)' if args.random_init else ''}"
     print(f"\n{name}: {len(tasks)} task(s) in {time.time() - started:.0f} s")
-    print(f"{'task':<6} {'metric':<13} {'dev':>8} {'test':>8} {'lr':>8}  layer weights")
+    print(f"{'task':<6} {'metric':<13} {'dev':>8} {'test [95 % interval]':>23} {'lr':>8}  layer weights")
     for task, r in results.items():
         lr = "-" if r.learning_rate is None else f"{r.learning_rate:g}"
-        print(f"{task:<6} {r.metric:<13} {r.dev:>8.4f} {r.test:>8.4f} {lr:>8}  "
+        test = format_interval(r.test, r.details.get("test_ci95"))
+        print(f"{task:<6} {r.metric:<13} {r.dev:>8.4f} {test:>23} {lr:>8}  "
               + " ".join(f"{w:.2f}" for w in r.layer_weights))
         # the metrics reported beside the task's own, each on dev (at the chosen probe) and test
         for name in sorted(k[len("dev_"):] for k in r.details if k.startswith("dev_") and f"test_{k[4:]}" in r.details):
-            print(f"{'':<6} {name:<13} {r.details['dev_' + name]:>8.4f} {r.details['test_' + name]:>8.4f}")
+            print(f"{'':<6} {name:<13} {r.details['dev_' + name]:>8.4f} {r.details['test_' + name]:>23.4f}")
     if "qbe" in results:
         d = results["qbe"].details
         print(f"qbe: layer {d['layer']} (dev MTWV by layer: {' '.join(f'{x:.4f}' for x in d['dev_mtwv_by_layer'])}; "
@@ -191,6 +219,10 @@ def run(args) -> None:
         print(f"{'layer':<6} {'CKA':>7} {'R2':>7}")
         for layer in similarity["layers"]:
             print(f"{layer['layer']:<6} {layer['cka']:>7.4f} {layer['r2']:>7.4f}")
+    if readouts:
+        report["readout"] = readouts
+        for task, readout in readouts.items():
+            print("\n" + format_readout(readout, task))
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         atomic_write_json(Path(args.out), report)

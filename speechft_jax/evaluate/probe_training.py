@@ -9,8 +9,10 @@ reads the same batches. Dev is scored for all probes at once every `settings.eva
 at the end; each probe keeps its best-dev parameters. Per encoder, the learning rate with the best
 dev (the first listed of ties) gives the result: its dev and test metric (`evaluate/probe_scoring.py`:
 PER/CER/WER or slot-type F1, accuracy, EER, DER), its learned layer weights, dev by learning
-rate, and in `details` the best step, the final train loss, test by learning rate, the metrics
-reported beside the probe's own (`dev_<name>` at the best dev, `test_<name>`) and the mode.
+rate, and in `details` the best step, the final train loss, test by learning rate, the test
+metric's 95 % interval (`test_ci95`, `[low, high]`: Wilson's for accuracy, a bootstrap over
+utterances, trials or recordings for the rates; `evaluate/intervals.py`), the metrics reported
+beside the probe's own (`dev_<name>` at the best dev, `test_<name>`) and the mode.
 
 Where the hidden states come from (`mode`, default `settings.mode`):
   on_the_fly  the encoders run inside the jitted step on padded audio batches (`encoders.forward`,
@@ -60,7 +62,7 @@ from speechft_jax.evaluate.probe import ProbeResult, ProbeSpec, WeightedSumProbe
 from speechft_jax.evaluate.probe_batches import (
     AudioBatches, FeatureBatches, SplitData, label_layout, label_width, read_split,
 )
-from speechft_jax.evaluate.probe_scoring import extra_metrics, split_metrics
+from speechft_jax.evaluate.probe_scoring import extra_metrics, score_split, split_metrics
 from speechft_jax.evaluate.probe_settings import ProbeSettings
 from speechft_jax.evaluate.probe_state import ProbeMetrics, ProbeWorkDir
 
@@ -186,8 +188,8 @@ def _train(spec: ProbeSpec, batches: Mapping, settings: ProbeSettings, *, count:
         metrics.close()
         if folder is not None:
             folder.close()
-    test_metrics = split_metrics(spec, functools.partial(programs.logits, run["best_params"], inputs),
-                                 batches["test"])
+    scored_test = score_split(spec, functools.partial(programs.logits, run["best_params"], inputs), batches["test"])
+    test_metrics = scored_test.metrics
     test = test_metrics[spec.metric]
     best_score, best_dev, best_step = run["best_score"], run["best_dev"], run["best_step"]
     last_loss = np.asarray(run["last_loss"])
@@ -200,6 +202,7 @@ def _train(spec: ProbeSpec, batches: Mapping, settings: ProbeSettings, *, count:
             {str(lr): float(best_dev[k, i]) for i, lr in enumerate(lrs)},
             {"best_step": int(best_step[k, j]), "final_train_loss": float(last_loss[k, j]),
              "test_by_lr": {str(lr): float(test[k, i]) for i, lr in enumerate(lrs)},
+             "test_ci95": list(scored_test.interval(k, j)),  # of the chosen probe only
              # the metrics reported beside the probe's own (slot-value CER, minDCF, DER's parts)
              **{f"dev_{name}": float(run[f"best_{name}"][k, j]) for name in extra_metrics(spec)},
              **{f"test_{name}": float(test_metrics[name][k, j]) for name in extra_metrics(spec)},

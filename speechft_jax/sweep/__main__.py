@@ -2,7 +2,8 @@
 
 Evaluates every alpha of the config with SUPERB-style probes on its tasks (declared in an
 evaluation file, or the demo corpus's; features of all alphas from one compiled program), prints a
-table, writes `sweep.json` and `scores.svg` to `output_dir`, and names the alpha with the best
+table, writes `sweep.json` and the figure `scores.png` / `scores.pdf` (with matplotlib, the `plot`
+extra; without it a line says the figure was skipped) to `output_dir`, and names the alpha with the best
 mean dev score over `select_on`. `output_dir` is
 checked writable before any work; each probe's result is kept in `output_dir/sweep.partial.json`
 as it finishes, so an interrupted sweep, run again with the same settings, resumes. The log

@@ -19,6 +19,9 @@ error rate, so that higher is better everywhere; the chosen alpha maximises the 
 over `select_on` (test scores are reported, never used to choose; a tie is reported as such).
 `similarity: true` (the default) also compares every alpha's features with theta_0's on the first
 task's test split (CKA and R^2 per layer) and reports the size of the weight update.
+`readout: true` (default false) adds the per-layer linear readout (logistic regression on mean+std
+pooled states, C chosen on dev) of theta_0, each alpha and theta_ft on the classification and intent
+tasks (others are skipped with a note), under `readout` in sweep.json.
 `batch_independent: true` (the default) takes a group-norm CNN's statistics over each utterance's
 own samples, so that its features (the shared CNN's too) do not depend on what it is batched with;
 `false` normalises over the padded batch, as transformers does.
@@ -58,6 +61,7 @@ class SweepConfig:
     corpus_dir: str | None = None
     probe: ProbeSettings = field(default_factory=ProbeSettings)
     similarity: bool = True
+    readout: bool = False  # the per-layer linear readout of the classification and intent tasks
     batch_independent: bool = True  # a group-norm CNN's statistics over each utterance's own samples
     seed: Annotated[int, SEED] = 0
     finetuned_label: str | None = None  # alpha 1's name in the table: "fine-tuned" unless given

@@ -11,7 +11,8 @@ settings say; a qbe task scores each merge's best dev layer instead), and return
 With `similarity`, every alpha's features on the first task's test split are compared with
 theta_0's (linear CKA and R^2 per hidden state, `evaluate.similarity`; theta_0's features come from
 the same compiled program, alpha 0), and the weight update's L2 size is reported. It writes
-`sweep.json`, `scores.svg` (score against alpha per task); `format_table` gives the printed table
+`sweep.json` and, with matplotlib, `scores.png` / `scores.pdf` (each task's test metric against alpha,
+`sweep/plot.py`); `format_table` gives the printed table
 (the paper's table in miniature: pre-trained = alpha 0, the fine-tuned encoder = alpha 1, named
 by `finetuned_label` (Stable-FT in the demo), Speech-FT = the chosen alpha).
 
@@ -21,6 +22,9 @@ sweep that stops half-way, re-run with the same settings, encoders and corpus, c
 (task, alpha) pairs still missing, and a task stopped mid-training resumes from its probe
 checkpoints in `output_dir/probes/<task>/` (with `checkpoint_every`). The partial file is removed
 once `sweep.json` is written.
+With `readout: true`, each classification or intent task also gets the per-layer linear readout
+(`evaluate/linear_readout.py`) of theta_0, every alpha and the fine-tuned encoder, under `readout`
+in `sweep.json` (the full curves; the report prints each alpha's best dev layer).
 """
 
 from __future__ import annotations
@@ -35,6 +39,8 @@ import numpy as np
 from speechft_jax.checkpoints import load_pretrained
 from speechft_jax.evaluate.config import EvalTask
 from speechft_jax.evaluate.features import check_writable
+from speechft_jax.evaluate.intervals import format_interval
+from speechft_jax.evaluate.linear_readout import encoder_readouts, format_readout_by_alpha, readout_tasks
 from speechft_jax.evaluate.probe import HIGHER_IS_BETTER as PROBE_HIGHER_IS_BETTER
 from speechft_jax.evaluate.probe_training import train_probes
 from speechft_jax.evaluate.runner import probe_spec, qbe_result
@@ -45,7 +51,7 @@ from speechft_jax.models.pretrained import check_same_architecture
 from speechft_jax.sweep.config import SweepConfig
 from speechft_jax.sweep.features import merged_encoders, same_cnn, sweep_feature_sets
 from speechft_jax.sweep.partial import PARTIAL_NAME, PartialSweep, sweep_fingerprint
-from speechft_jax.sweep.plot import line_plot_svg
+from speechft_jax.sweep.plot import SKIPPED_NOTE, write_scores_figure
 from speechft_jax.tree_math import check_compatible
 
 FINETUNED = "fine-tuned"  # alpha 1's name when nothing names the fine-tuning that made theta_ft
@@ -71,6 +77,7 @@ def run_sweep(config: SweepConfig, tasks: Sequence[EvalTask] | None = None, prog
     out = Path(config.output_dir)
     check_writable(out, "output_dir")  # now, not after the sweep: its results would have nowhere to go
     tasks = config.eval_tasks() if tasks is None else list(tasks)
+    read_out = readout_tasks(tasks, "readout") if config.readout else []  # a task list without one fails now
     base = load_pretrained(config.pretrained).with_runtime(batch_independent=config.batch_independent)
     tuned = load_pretrained(config.finetuned, like=base)
     check_same_architecture(base, tuned, config.pretrained, config.finetuned)
@@ -113,6 +120,7 @@ def run_sweep(config: SweepConfig, tasks: Sequence[EvalTask] | None = None, prog
                                    work_dir=out / PROBES_DIR / task, seed=config.seed, progress=progress)
             for alpha, result in zip(need, trained):
                 partial.add_result(task, alpha, result)
+    readouts = _readouts(base, tuned.params, alphas, read_out, shared_cnn, progress) if read_out else None
     results = {a: {t: partial.result(t, a) for t in names} for a in alphas}
     similarity = {a: partial.similarity[str(a)] for a in alphas} if config.similarity else {}
     select_on = list(config.select_on or names)
@@ -126,14 +134,28 @@ def run_sweep(config: SweepConfig, tasks: Sequence[EvalTask] | None = None, prog
                "test_objective": {str(a): test_objective[a] for a in alphas}, "best_alpha": best,
                "tied_alphas": tied if len(tied) > 1 else [],
                "finetuned_label": config.finetuned_label or FINETUNED,
-               "results": {str(a): {t: r.to_json() for t, r in results[a].items()} for a in alphas},
+               "results": {str(a): {t: _result_json(r) for t, r in results[a].items()} for a in alphas},
                "similarity": {str(a): v for a, v in similarity.items()},
                "wall_seconds": round(time.time() - started, 1)}
+    if readouts is not None:
+        summary["readout"] = readouts
+    # the figure's file names go into sweep.json; [] without matplotlib (the report says so)
+    summary["figures"] = write_scores_figure(summary, out, higher_is_better=HIGHER_IS_BETTER)
     atomic_write_json(out / "sweep.json", summary)
-    line_plot_svg(out / "scores.svg", alphas, {t: [task_score(results[a][t]) for a in alphas] for t in names},
-                  title="Speech-FT alpha sweep (test scores)", y_label="accuracy or 1 - error rate")
     partial.remove()
     return summary
+
+
+def _result_json(result) -> dict:
+    """A result as `sweep.json` keeps it: the `ProbeResult`'s JSON, plus `ci95`, the test metric's
+    95 % interval `[low, high]`, where the result has one (a probe's; a qbe task's has none)."""
+    interval = result.details.get("test_ci95")
+    return {**result.to_json(), **({"ci95": interval} if interval is not None else {})}
+
+
+def _disjoint(a, b) -> bool:
+    """Whether intervals `a` and `b` (`[low, high]`, or None: unknown) are known not to overlap."""
+    return a is not None and b is not None and (a[1] < b[0] or b[1] < a[0])
 
 
 def _method(alpha: float, best: float, finetuned_label: str) -> str:
@@ -141,19 +163,39 @@ def _method(alpha: float, best: float, finetuned_label: str) -> str:
     return " + ".join(name for name in names if name)
 
 
+def _test_cells(summary: dict, tasks: list) -> dict:
+    """`{(alpha, task): the printed test cell}`: the metric, its 95 % interval where known, and the
+    marks of an interval disjoint from alpha 0's (`*`) and alpha 1's (`+`); a task's cells equally wide."""
+    alphas = summary["alphas"]
+    interval = {(a, t): summary["results"][str(a)][t].get("ci95") for a in alphas for t in tasks}
+    references = [(mark, ref) for mark, ref in (("*", 0.0), ("+", 1.0)) if ref in alphas]
+    cells = {}
+    for t in tasks:
+        with_intervals = any(interval[a, t] is not None for a in alphas)
+        for a in alphas:
+            marks = "".join(mark for mark, ref in references if _disjoint(interval[a, t], interval[ref, t]))
+            text = format_interval(summary["results"][str(a)][t]["test"], interval[a, t])
+            cells[a, t] = text + f"{marks:<2}" if with_intervals else text
+        width = max(8, *(len(cells[a, t]) for a in alphas))
+        cells.update({(a, t): f"{cells[a, t]:>{width}}" for a in alphas})
+    return cells
+
+
 def format_table(summary: dict) -> str:
-    """Rows = alphas; columns = each task's test metric, the dev objective (which chose alpha), the
-    test objective, and (with similarity) the last hidden state's CKA and R^2 to theta_0 and the
-    relative weight update."""
+    """Rows = alphas; columns = each task's test metric with its 95 % interval (marked `*` where the
+    interval does not overlap alpha 0's, `+` where not alpha 1's), the dev objective (which chose
+    alpha), the test objective, and (with similarity) the last hidden state's CKA and R^2 to
+    theta_0 and the relative weight update."""
     tasks = list(next(iter(summary["results"].values())))
     similarity = summary.get("similarity") or {}
+    test_cells = _test_cells(summary, tasks)
+    widths = {t: len(test_cells[summary["alphas"][0], t]) for t in tasks}
     extra = f"  {'CKA last':>8}  {'R2 last':>8}  {'|dW|/|W0|':>9}" if similarity else ""
-    lines = [f"{'alpha':<5}  {'method':<24}  " + "  ".join(f"{t:>8}" for t in tasks)
+    lines = [f"{'alpha':<5}  {'method':<24}  " + "  ".join(f"{t:>{widths[t]}}" for t in tasks)
              + f"  {'dev obj':>8}  {'test obj':>8}" + extra]
     finetuned_label = summary["finetuned_label"]  # run_sweep always writes it
     for a in summary["alphas"]:
-        row = summary["results"][str(a)]
-        cells = "  ".join(f"{row[t]['test']:>8.4f}" for t in tasks)
+        cells = "  ".join(test_cells[a, t] for t in tasks)
         method = _method(a, summary["best_alpha"], finetuned_label)
         line = (f"{a:<5g}  {method:<24}  {cells}  {summary['objective'][str(a)]:>8.4f}"
                 f"  {summary['test_objective'][str(a)]:>8.4f}")
@@ -166,13 +208,31 @@ def format_table(summary: dict) -> str:
             if similarity else "")
     lines.append(f"(test metrics: {metrics}; objective = mean over {', '.join(summary['select_on'])} of "
                  f"accuracy or 1 - error rate; the alpha with the best dev objective is marked Speech-FT{note})")
+    references = [f"{mark} where it does not overlap alpha {ref:g}'s" for mark, ref in (("*", 0.0), ("+", 1.0))
+                  if ref in summary["alphas"]]
+    if references and any(r.get("ci95") is not None for row in summary["results"].values() for r in row.values()):
+        lines.append(f"(test cells: metric [95 % interval: Wilson for accuracy, else bootstrap], "
+                     f"marked {' and '.join(references)})")
     if summary.get("tied_alphas"):
         lines.append(f"(a tie on dev: alphas {', '.join(f'{a:g}' for a in summary['tied_alphas'])} have the same "
                      f"dev objective; the first listed, {summary['best_alpha']:g}, is taken)")
     return "\n".join(lines)
 
 
+def _readouts(base, theta_ft, alphas, tasks: Sequence[EvalTask], shared_cnn: bool, progress: bool) -> dict:
+    """`{task: {alpha: Readout JSON}}`: the per-layer linear readout of theta_0 (alpha 0), each alpha and
+    the fine-tuned encoder (alpha 1), all K merges in one streamed pass per split."""
+    alphas = list(alphas) + [a for a in (0.0, 1.0) if a not in alphas]
+    encoders = merged_encoders(base, theta_ft, alphas, shared_cnn)
+    return {task.name: {str(a): r.to_json() for a, r in zip(alphas, encoder_readouts(
+                encoders, task.definition, num_buckets=task.probe.num_buckets, progress=progress))}
+            for task in tasks}
+
+
 def report(summary: dict) -> str:
-    """The table and where the results went."""
-    return (format_table(summary) + f"\nbest alpha {summary['best_alpha']:g} (chosen on dev); sweep.json and "
-            f"scores.svg written in {summary['wall_seconds']:.0f} s")
+    """The table and where the results went (a line saying so when the figure was skipped)."""
+    written = ", ".join(["sweep.json"] + summary.get("figures", []))
+    skipped = "" if summary.get("figures") else f"\n{SKIPPED_NOTE}"
+    readout = f"\n\n{format_readout_by_alpha(summary['readout'])}" if summary.get("readout") else ""
+    return (format_table(summary) + readout + f"\nbest alpha {summary['best_alpha']:g} (chosen on dev); {written} "
+            f"written in {summary['wall_seconds']:.0f} s{skipped}")
