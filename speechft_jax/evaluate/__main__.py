@@ -13,6 +13,8 @@ beside a task's own: slot-value CER, minDCF, DER's parts), the
 SUPERB score of the tasks that stand for SUPERB's (`superb:` in the file) against the reference
 set `--reference`, and writes `--out` JSON, and the log (notes, warnings, errors) to
 `evaluate.log` beside it.
+`--seeds N` trains each task's probes with N seeds (`--seed` onwards) on the same features and adds
+the test metric's mean ± sd over them to the table and to `--out`.
 `--readout` adds, per classification or intent task (others are skipped with a note), a linear
 readout of every hidden state (`evaluate/linear_readout.py`: mean+std pooled utterance vectors,
 multinomial logistic regression, C chosen on dev): a table of what each layer holds, dev and test
@@ -29,6 +31,7 @@ normalises over the padded batch instead, as transformers does.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import sys
 import tempfile
@@ -51,6 +54,20 @@ def _learning_rates(text: str) -> tuple[float, ...]:
         return tuple(float(x) for x in text.split(",") if x.strip())
     except ValueError:
         raise ConfigError(f"--lr {text}: expected comma-separated numbers, e.g. 1e-4,1e-3") from None
+
+
+MAX_SEEDS = 100
+
+
+def _seed_count(text: str) -> int:
+    """`--seeds`' value: a count of probe seeds, 1 to `MAX_SEEDS` (argparse makes a bad one exit 2)."""
+    try:
+        count = int(text)
+    except ValueError:
+        count = 0
+    if not 1 <= count <= MAX_SEEDS:
+        raise argparse.ArgumentTypeError(f"{text}: expected an integer from 1 to {MAX_SEEDS}")
+    return count
 
 
 def main(argv=None) -> int:
@@ -85,6 +102,9 @@ def main(argv=None) -> int:
     parser.add_argument("--similarity-to", metavar="DIR", help="compare features and weights with this encoder (theta_0)")
     parser.add_argument("--seed", type=int, default=0,
                         help="probe initialisation and data order, and --random-init's weights (default: 0)")
+    parser.add_argument("--seeds", type=_seed_count, default=1, metavar="N",
+                        help="train every task's probes with seeds --seed, --seed+1, ..., --seed+N-1 on the same "
+                             "features; the table adds the test metric's mean ± sd over them (default: 1)")
     parser.add_argument("--readout", action="store_true",
                         help="also a per-layer linear readout (logistic regression on mean+std pooled states) of "
                              "each classification or intent task")
@@ -175,10 +195,13 @@ def run(args) -> None:
     started = time.time()
     with contextlib.ExitStack() as stack:
         # the similarity reads the probes' test features back: a cache, if only for this run
-        # (and the readout pools the probes' features instead of running the encoder again)
+        # (and the readout pools the probes' features, and every probe seed reads them, instead of
+        # running the encoder again)
         cache_dir = (Path(args.cache_dir) if args.cache_dir else
-                     Path(stack.enter_context(tempfile.TemporaryDirectory())) if reference or read_out else None)
-        results = evaluate_encoder(bundle, tasks, seed=args.seed, cache_dir=cache_dir, work_dir=work_dir)
+                     Path(stack.enter_context(tempfile.TemporaryDirectory()))
+                     if reference or read_out or args.seeds > 1 else None)
+        results = evaluate_encoder(bundle, tasks, seed=args.seed, seeds=args.seeds, cache_dir=cache_dir,
+                                   work_dir=work_dir)
         readouts = _readouts(bundle, read_out, args.readout_pooling, cache_dir)
         measured = next((t.definition for t in tasks if t.definition.kind != "qbe"), None)
         if reference is not None and measured is None:
@@ -187,11 +210,16 @@ def run(args) -> None:
             bundle, reference, measured, cache_dir=cache_dir)
     name = f"{args.encoder}{' (random init)' if args.random_init else ''}"
     print(f"\n{name}: {len(tasks)} task(s) in {time.time() - started:.0f} s")
-    print(f"{'task':<6} {'metric':<13} {'dev':>8} {'test [95 % interval]':>23} {'lr':>8}  layer weights")
+    # with several probe seeds: the first seed's test and interval, then the mean ± sd over all
+    seeds_cell = lambda r: (f"{r.details['test_mean']:.4f} ± {r.details['test_sd']:.4f} ({len(r.details['seeds'])} "
+                            f"seeds)" if "test_sd" in r.details else "-")
+    seeds_head = f" {'test over seeds':>26}" if args.seeds > 1 else ""
+    print(f"{'task':<6} {'metric':<13} {'dev':>8} {'test [95 % interval]':>23}{seeds_head} {'lr':>8}  layer weights")
     for task, r in results.items():
         lr = "-" if r.learning_rate is None else f"{r.learning_rate:g}"
         test = format_interval(r.test, r.details.get("test_ci95"))
-        print(f"{task:<6} {r.metric:<13} {r.dev:>8.4f} {test:>23} {lr:>8}  "
+        over_seeds = f" {seeds_cell(r):>26}" if args.seeds > 1 else ""
+        print(f"{task:<6} {r.metric:<13} {r.dev:>8.4f} {test:>23}{over_seeds} {lr:>8}  "
               + " ".join(f"{w:.2f}" for w in r.layer_weights))
         # the metrics reported beside the task's own, each on dev (at the chosen probe) and test
         for name in sorted(k[len("dev_"):] for k in r.details if k.startswith("dev_") and f"test_{k[4:]}" in r.details):

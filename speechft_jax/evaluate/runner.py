@@ -3,7 +3,9 @@
 `evaluate_encoder(bundle, tasks, ...)` takes `EvalTask`s (evaluate/config.py: each task's
 `TaskDefinition`, with its splits' sources and labels, and its probe settings; the demo corpus's
 are `demo_tasks.demo_eval_tasks`), trains a `WeightedSumProbe` per task with the definition's head
-over the learning-rate grid (picked on dev, reported on test) and returns `{task: ProbeResult}`.
+over the learning-rate grid (picked on dev, reported on test) and returns `{task: ProbeResult}`;
+with `seeds` > 1 it trains them once per probe seed and adds the test metric's mean and sd over
+the seeds (`seed_summary`).
 CTC tasks report an error rate (PER, CER or WER) or slot filling's slot-type F1, classification
 and intent tasks accuracy, verification EER, diarization DER (`probe_spec`); a qbe task is
 query-by-example detection by subsequence DTW on the best dev layer (MTWV, `qbe_result`: the demo
@@ -17,6 +19,8 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Sequence
+
+import numpy as np
 
 from speechft_jax.errors import ConfigError
 from speechft_jax.evaluate.config import EvalTask
@@ -58,11 +62,14 @@ def probe_spec(definition: TaskDefinition, label_spec) -> ProbeSpec:
 
 
 def evaluate_encoder(bundle, tasks: Sequence[EvalTask], *, params=None, cache_dir: Path | None = None,
-                     work_dir: Path | None = None, seed: int = 0, progress: bool = True) -> dict[str, ProbeResult]:
+                     work_dir: Path | None = None, seed: int = 0, seeds: int = 1,
+                     progress: bool = True) -> dict[str, ProbeResult]:
     """`{task: ProbeResult}` for the encoder `bundle` (or `params` in its shape); see the module docstring.
     Each task's probes train on cached features or on the fly as its probe settings say (`mode`,
     `cache_budget_gb`; `evaluate/probe_training.py`), with checkpoints and metrics in
-    `work_dir/<task>/` when given."""
+    `work_dir/<task>/` when given. `seeds` > 1 trains them again with seeds `seed + 1`, ...
+    (checkpoints in `work_dir/<task>/seed<s>/`; the features are read back from `cache_dir` when
+    there is one): the result is the first seed's, with `seed_summary` in its details."""
     fingerprint = _fingerprint(bundle, params, cache_dir)  # hashed once: every split's cache key starts with it
     results, encoders = {}, None
     for task in tasks:
@@ -73,10 +80,30 @@ def evaluate_encoder(bundle, tasks: Sequence[EvalTask], *, params=None, cache_di
             continue
         splits = {split: definition.open(split) for split in ("train", "dev", "test")}
         encoders = encoders or single_encoder(bundle, params)
-        task_dir = None if work_dir is None else Path(work_dir) / task.name
-        (results[task.name],) = train_probes(probe_spec(definition, splits["train"][1]), encoders, splits, probe,
-                                             cache_dir=cache_dir, work_dir=task_dir, seed=seed, progress=progress)
+        spec = probe_spec(definition, splits["train"][1])
+        by_seed = []
+        for probe_seed in range(seed, seed + seeds):
+            # each seed resumes from its own checkpoints; the first keeps the folder a single seed uses
+            task_dir = None if work_dir is None else Path(work_dir) / task.name
+            if task_dir is not None and probe_seed != seed:
+                task_dir = task_dir / f"seed{probe_seed}"
+            (result,) = train_probes(spec, encoders, splits, probe, cache_dir=cache_dir, work_dir=task_dir,
+                                     seed=probe_seed, progress=progress)
+            by_seed.append(result)
+        results[task.name] = by_seed[0]
+        if seeds > 1:
+            by_seed[0].details.update(seed_summary(list(range(seed, seed + seeds)), [r.test for r in by_seed]))
     return results
+
+
+def seed_summary(seeds: Sequence[int], tests: Sequence[float]) -> dict:
+    """`seeds`, `test_by_seed`, `test_mean` and `test_sd` (sample standard deviation; none for one
+    seed) of one task's test metric over probe seeds."""
+    summary = {"seeds": list(seeds), "test_by_seed": [float(t) for t in tests],
+               "test_mean": float(np.mean(tests))}
+    if len(tests) > 1:
+        summary["test_sd"] = float(np.std(tests, ddof=1))
+    return summary
 
 
 def split_features(bundle, definition: TaskDefinition, split: str, *, params=None, cache_dir: Path | None = None,
