@@ -223,8 +223,7 @@ def _same_leaves(a, b) -> bool:
 
 
 def _read(path) -> dict:
-    checkpoint = safe_unpickle.load_torch_zip(path)
-    return {key: value.numpy() for key, value in checkpoint["model"].items()}
+    return safe_unpickle.tensor_arrays(safe_unpickle.load_torch_zip(path)["model"])
 
 
 def test_every_hidden_state_matches_s3prl_on_a_padded_batch(tmp_path, caplog):

@@ -10,10 +10,10 @@ import pytest
 
 from speechft_jax.errors import ConfigError, DataError
 from speechft_jax.evaluate.intervals import (
-    bootstrap_interval, equal_error_rates, format_interval, ratio_of_sums, wilson_interval,
+    bootstrap_interval, format_interval, ratio_of_sums, wilson_interval,
 )
 from speechft_jax.evaluate.probe_scoring import utterance_errors
-from speechft_jax.evaluate.verification import equal_error_rate
+from speechft_jax.evaluate.verification import equal_error_rate, equal_error_rates
 from speechft_jax.tasks.metrics import error_rate
 
 

@@ -275,7 +275,7 @@ def load_fairseq(path, runtime: dict, checkpoint: dict | None = None) -> Importe
     if not isinstance(checkpoint, dict) or not isinstance(checkpoint.get("model"), dict):
         raise CheckpointError(f"{path}: not a fairseq checkpoint (expected a dict with a 'model' state dict)")
     model_cfg, normalize = _checkpoint_config(checkpoint, path)
-    arrays = {k: v.numpy() for k, v in checkpoint["model"].items() if isinstance(v, safe_unpickle.LazyTensor)}
+    arrays = safe_unpickle.tensor_arrays(checkpoint["model"])
     imported = encoder_from_fairseq(model_cfg, arrays, path, runtime, normalize)
     logger.info(f"{path}: a {KIND_NAMES[imported.config.model_type]} encoder"
                 + (", with its pre-training head" if imported.pretraining_head is not None else ""))

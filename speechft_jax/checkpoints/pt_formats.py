@@ -35,10 +35,6 @@ _CRITERIA = {"hubert": "HubertCriterion", "wav2vec2": "Wav2vecCriterion"}
 
 
 # ---------------------------------------------------------------------------------- in
-def _arrays(state: dict) -> dict[str, np.ndarray]:
-    return {k: v.numpy() for k, v in state.items() if isinstance(v, safe_unpickle.LazyTensor)}
-
-
 def load_pt(path, runtime: dict, like: PretrainedBundle | None = None) -> PretrainedBundle:
     """A `PretrainedBundle` from any `.pt` layout above (`like`: see the module docstring)."""
     path = Path(path)
@@ -49,7 +45,7 @@ def load_pt(path, runtime: dict, like: PretrainedBundle | None = None) -> Pretra
         checkpoint = s3prl_formats.converted_to_fairseq(checkpoint, str(path))
     state = checkpoint.get("model") if isinstance(checkpoint, dict) else None
     if isinstance(state, dict) and decoar2_import.is_decoar2_state(state):
-        config, params = decoar2_import.decoar2_from_state(_arrays(state), str(path), runtime)
+        config, params = decoar2_import.decoar2_from_state(safe_unpickle.tensor_arrays(state), str(path), runtime)
         return PretrainedBundle(config, params, SpeechEncoder(config), str(path),
                                 {"do_normalize": False, "sampling_rate": 16000})
     imported = fairseq_import.load_fairseq(path, runtime, checkpoint)
@@ -61,7 +57,7 @@ def _load_upstream_weights(checkpoint: dict, path: Path, runtime: dict, like) ->
     if like is None:
         raise CheckpointError(f"{path}: an s3prl downstream checkpoint holds the fine-tuned weights only; give "
                               "the pre-trained model the run started from (--like, or the merge's base model)")
-    arrays = _arrays(s3prl_formats.upstream_state(checkpoint, str(path)))
+    arrays = safe_unpickle.tensor_arrays(s3prl_formats.upstream_state(checkpoint, str(path)))
     if like.config.model_type == "decoar2":
         config, params = decoar2_import.decoar2_from_state(arrays, str(path), runtime)
         head = None
@@ -75,7 +71,7 @@ def _load_upstream_weights(checkpoint: dict, path: Path, runtime: dict, like) ->
                               dict(like.preprocessor), head)
     check_same_architecture(like, bundle, like.source, str(path))
     # what the file cannot say (training settings, the frame rule, transformers' extra fields) is like's
-    config = like.config.replace(**{k: getattr(config, k) for k in ("dtype", "param_dtype", "remat", "scan_layers")})
+    config = like.config.replace(**runtime)
     return bundle.replace(config=config, module=SpeechEncoder(config))
 
 

@@ -217,6 +217,11 @@ def load_torch_zip(path) -> object:
         raise CheckpointError(f"{path}: unreadable checkpoint pickle ({type(err).__name__}: {err})") from None
 
 
+def tensor_arrays(state: dict) -> dict:
+    """The tensors of an unpickled state dict read as numpy arrays (other entries left out)."""
+    return {k: v.numpy() for k, v in state.items() if isinstance(v, LazyTensor)}
+
+
 def to_plain(obj):
     """Records, namespaces and containers -> plain dicts/lists/values (for reading configs)."""
     if isinstance(obj, InertRecord):

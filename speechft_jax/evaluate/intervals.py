@@ -11,7 +11,7 @@ the statistic of each resample is taken, and the interval is the (1 - confidence
 `[r, n, ...]` to `[r]` values. The units, and their statistic, for each rate a probe reports:
   PER / WER / CER  utterances `(errors, reference tokens)`, `ratio_of_sums`: all errors over all
                    reference tokens of the resample, as the corpus rate is (not a mean of rates);
-  EER              trials `(score, target)`, `equal_error_rates` (trials that share an utterance
+  EER              trials `(score, target)`, `verification.equal_error_rates` (trials that share an utterance
                    are treated as independent, as the usual EER intervals do);
   DER              recordings `(error seconds, scored seconds)`, `ratio_of_sums`;
   slot-type F1     utterances' F1, their mean.
@@ -86,38 +86,6 @@ def ratio_of_sums(resampled: np.ndarray) -> np.ndarray:
     numerator, denominator = resampled[..., 0].sum(axis=1), resampled[..., 1].sum(axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(denominator > 0, numerator / np.where(denominator > 0, denominator, 1), np.nan)
-
-
-def equal_error_rates(scores: np.ndarray, targets: np.ndarray) -> np.ndarray:
-    """The EER of each row of trials `scores` float `[r, n]` with `targets` `[r, n]` (1 target, 0 not):
-    `[r]`, each as `evaluate.verification.equal_error_rate` computes it (the ROC curve over every
-    distinct score, tied scores one threshold, linear interpolation at the crossing); NaN for a
-    row without both kinds of trial."""
-    scores, targets = np.asarray(scores, np.float64), np.asarray(targets, np.float64)
-    rows, n = scores.shape
-    order = np.argsort(-scores, axis=1, kind="stable")
-    ranked = np.take_along_axis(scores, order, axis=1)
-    hits = np.take_along_axis(targets, order, axis=1)
-    positives, negatives = hits.sum(axis=1), n - hits.sum(axis=1)
-    # ROC points: the origin (accept nothing), then one after each trial accepted in score order
-    zero = np.zeros((rows, 1))
-    true_accepts = np.concatenate([zero, np.cumsum(hits, axis=1)], axis=1)
-    false_accepts = np.concatenate([zero, np.cumsum(1.0 - hits, axis=1)], axis=1)
-    # within a run of tied scores only the run's end is a point: the others repeat the point before
-    is_point = np.concatenate([np.ones((rows, 1), bool), ranked[:, :-1] != ranked[:, 1:], np.ones((rows, 1), bool)],
-                              axis=1)
-    last_point = np.maximum.accumulate(np.where(is_point, np.arange(n + 1), 0), axis=1)
-    true_accepts = np.take_along_axis(true_accepts, last_point, axis=1)
-    false_accepts = np.take_along_axis(false_accepts, last_point, axis=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        far = false_accepts / negatives[:, None]
-        gap = far - (1.0 - true_accepts / positives[:, None])  # FAR - FRR: from -1 up to +1
-        k = np.argmax(gap >= 0, axis=1)[:, None]  # the first point at or past the crossing (never the origin)
-        before, at = np.take_along_axis(gap, k - 1, axis=1), np.take_along_axis(gap, k, axis=1)
-        t = -before / (at - before)
-        far_before, far_at = np.take_along_axis(far, k - 1, axis=1), np.take_along_axis(far, k, axis=1)
-        eer = (far_before + t * (far_at - far_before))[:, 0]
-    return np.where((positives > 0) & (negatives > 0), eer, np.nan)
 
 
 def format_interval(value: float, interval=None) -> str:

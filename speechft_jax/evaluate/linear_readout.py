@@ -30,7 +30,8 @@ from typing import Sequence
 import numpy as np
 
 from speechft_jax.errors import ConfigError, DataError
-from speechft_jax.evaluate.features import FEATURE_BATCH_SIZE, FeatureSet, feature_cache_key, stored_feature_sets
+from speechft_jax.evaluate.features import (FEATURE_BATCH_SIZE, NUM_BUCKETS, FeatureSet, feature_cache_key,
+                                            stored_feature_sets)
 from speechft_jax.evaluate.frozen_encoders import FrozenEncoders
 from speechft_jax.evaluate.intervals import wilson_interval
 from speechft_jax.models.encode import encode_source
@@ -220,7 +221,7 @@ def _streamed_split(encoders: FrozenEncoders, source, label_spec, pooling: str, 
 
 
 def pooled_splits(encoders: FrozenEncoders, definition: TaskDefinition, *, pooling: str = "mean_std",
-                  cache_dir: Path | None = None, num_buckets: int = 4) -> dict[str, list[PooledSplit]]:
+                  cache_dir: Path | None = None, num_buckets: int = NUM_BUCKETS) -> dict[str, list[PooledSplit]]:
     """`{split: [PooledSplit per encoder k]}` of a task's train, dev and test: pooled from the probes'
     cache entries in `cache_dir` (the same keys: `num_buckets` is the probe settings') when they are
     there and still match the data, else from one streamed forward pass per split."""
@@ -242,7 +243,7 @@ def pooled_splits(encoders: FrozenEncoders, definition: TaskDefinition, *, pooli
 
 
 def encoder_readouts(encoders: FrozenEncoders, definition: TaskDefinition, *, pooling: str = "mean_std",
-                     c_grid: Sequence[float] = DEFAULT_C_GRID, cache_dir: Path | None = None, num_buckets: int = 4,
+                     c_grid: Sequence[float] = DEFAULT_C_GRID, cache_dir: Path | None = None, num_buckets: int = NUM_BUCKETS,
                      progress: bool = True) -> list[Readout]:
     """A `Readout` of `definition` (classification or intent) per encoder of `encoders`."""
     check_readout_task(definition)

@@ -28,10 +28,10 @@ import jiwer
 import numpy as np
 
 from speechft_jax.evaluate.diarization import activity_segments, corpus_diarization_error, diarization_error
-from speechft_jax.evaluate.intervals import bootstrap_interval, equal_error_rates, ratio_of_sums, wilson_interval
+from speechft_jax.evaluate.intervals import bootstrap_interval, ratio_of_sums, wilson_interval
 from speechft_jax.evaluate.probe import ProbeSpec, group_logits
 from speechft_jax.evaluate.slot_filling import slot_type_f1, slot_value_cer
-from speechft_jax.evaluate.verification import equal_error_rate, min_dcf
+from speechft_jax.evaluate.verification import equal_error_rate, equal_error_rates, min_dcf
 from speechft_jax.tasks.ctc import ctc_greedy_decode
 from speechft_jax.tasks.metrics import error_rate
 

@@ -6,6 +6,7 @@ same speaker, a target trial). Walking the ROC curve (scikit-learn's `roc_curve`
 threshold kept), the false-acceptance rate FAR = FPR rises and the false-rejection rate
 FRR = 1 - TPR falls; the EER is where they cross, linearly interpolated between the two ROC
 points around the crossing (as SUPERB's recipe interpolates the ROC curve), a fraction in [0, 1].
+`equal_error_rates` computes the same for many rows of trials at once (the bootstrap's resamples).
 
 `min_dcf(scores, targets, p_target, c_miss, c_fa)` is the NIST detection cost at its best
 threshold, normalised as VoxSRC's and Kaldi's scorers do: over the same ROC points,
@@ -36,6 +37,38 @@ def equal_error_rate(scores, labels) -> float:
         return float(far[k])
     t = -gap[k - 1] / (gap[k] - gap[k - 1])  # where the segment from point k-1 to k crosses
     return float(far[k - 1] + t * (far[k] - far[k - 1]))
+
+
+def equal_error_rates(scores: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """The EER of each row of trials `scores` float `[r, n]` with `targets` `[r, n]` (1 target, 0 not):
+    `[r]`, each as `equal_error_rate` computes it (the ROC curve over every
+    distinct score, tied scores one threshold, linear interpolation at the crossing); NaN for a
+    row without both kinds of trial."""
+    scores, targets = np.asarray(scores, np.float64), np.asarray(targets, np.float64)
+    rows, n = scores.shape
+    order = np.argsort(-scores, axis=1, kind="stable")
+    ranked = np.take_along_axis(scores, order, axis=1)
+    hits = np.take_along_axis(targets, order, axis=1)
+    positives, negatives = hits.sum(axis=1), n - hits.sum(axis=1)
+    # ROC points: the origin (accept nothing), then one after each trial accepted in score order
+    zero = np.zeros((rows, 1))
+    true_accepts = np.concatenate([zero, np.cumsum(hits, axis=1)], axis=1)
+    false_accepts = np.concatenate([zero, np.cumsum(1.0 - hits, axis=1)], axis=1)
+    # within a run of tied scores only the run's end is a point: the others repeat the point before
+    is_point = np.concatenate([np.ones((rows, 1), bool), ranked[:, :-1] != ranked[:, 1:], np.ones((rows, 1), bool)],
+                              axis=1)
+    last_point = np.maximum.accumulate(np.where(is_point, np.arange(n + 1), 0), axis=1)
+    true_accepts = np.take_along_axis(true_accepts, last_point, axis=1)
+    false_accepts = np.take_along_axis(false_accepts, last_point, axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        far = false_accepts / negatives[:, None]
+        gap = far - (1.0 - true_accepts / positives[:, None])  # FAR - FRR: from -1 up to +1
+        k = np.argmax(gap >= 0, axis=1)[:, None]  # the first point at or past the crossing (never the origin)
+        before, at = np.take_along_axis(gap, k - 1, axis=1), np.take_along_axis(gap, k, axis=1)
+        t = -before / (at - before)
+        far_before, far_at = np.take_along_axis(far, k - 1, axis=1), np.take_along_axis(far, k, axis=1)
+        eer = (far_before + t * (far_at - far_before))[:, 0]
+    return np.where((positives > 0) & (negatives > 0), eer, np.nan)
 
 
 def min_dcf(scores, targets, p_target: float = 0.01, c_miss: float = 1.0, c_fa: float = 1.0) -> float:
