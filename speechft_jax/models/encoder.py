@@ -134,7 +134,7 @@ class SpeechEncoder(nn.Module):
         if attention_mask is None:
             frame_mask = jnp.ones((batch, frames), bool)
         else:
-            # batch-independent features keep the frames an unpadded forward has (the length formula)
+            # the model's frame rule; batch-independent features always take the length formula
             frame_mask = frame_mask_from_samples(cfg, attention_mask, frames)
         hidden = FeatureProjection(cfg, name="feature_projection")(cnn, deterministic=not train)
         masked_spec_embed = None
